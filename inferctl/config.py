@@ -1,0 +1,208 @@
+"""The project's settings: one TOML file, typed sections, validated up front.
+
+Every value has a default that works on the local target, so a fresh clone needs no
+config file at all. Each section is a dataclass; a wrong type, an unknown key or a value
+that fails its check is a UserError naming the file, the section and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from .errors import UserError
+from .paths import REPO
+
+DEFAULT_PATH = REPO / "inferctl.toml"
+
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|metal|\d*xlarge)$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+DOMAIN_RE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _cidr(value: str) -> None:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid CIDR ({exc})") from None
+
+
+def _match(regex: re.Pattern, what: str):
+    def check(value: str) -> None:
+        if not regex.match(value):
+            raise ValueError(f"{value!r} is not a valid {what}")
+    return check
+
+
+def _one_of(*allowed: str):
+    def check(value: str) -> None:
+        if value not in allowed:
+            raise ValueError(f"{value!r} is not one of {', '.join(allowed)}")
+    return check
+
+
+def _positive(value: int) -> None:
+    if value < 1:
+        raise ValueError(f"{value} must be at least 1")
+
+
+def _optional(check):
+    return lambda value: check(value) if value else None
+
+
+def _each(check):
+    def run(values: list) -> None:
+        for value in values:
+            check(value)
+    return run
+
+
+def _setting(default, check=None, help: str = ""):
+    factory = (lambda: list(default)) if isinstance(default, list) else None
+    meta = {"check": check, "help": help}
+    if factory:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str = _setting("inference", _match(NAME_RE, "name (lowercase, digits, dashes)"),
+                         "prefix of every resource name")
+    target: str = _setting("local", _one_of("local", "aws"), "where deploy/verify act")
+
+
+@dataclass(frozen=True)
+class Aws:
+    region: str = _setting("eu-west-1", _match(REGION_RE, "AWS region"), "region of every resource")
+    profile: str = _setting("", help="named AWS profile; empty = the default credential chain")
+    state_bucket: str = _setting("", help="S3 bucket for Terraform state; empty = local state")
+    state_lock_table: str = _setting("", help="DynamoDB table for the state lock (optional)")
+
+
+@dataclass(frozen=True)
+class Image:
+    ubuntu_release: str = _setting("24.04", _one_of("22.04", "24.04"), "Ubuntu LTS the AMI is based on")
+    architecture: str = _setting("x86_64", _one_of("x86_64", "arm64"), "AMI architecture")
+    build_instance_type: str = _setting("t3.small", _match(INSTANCE_TYPE_RE, "EC2 instance type"),
+                                        "instance type Packer builds on")
+    kms_key_id: str = _setting("", help="KMS key for the encrypted AMI; empty = the AWS-managed EBS key")
+    ami_regions: list = _setting([], _each(_match(REGION_RE, "AWS region")), "extra regions to copy the AMI to")
+    keep_amis: int = _setting(3, _positive, "baked AMIs kept by prune")
+
+
+@dataclass(frozen=True)
+class App:
+    repository: str = _setting("inference", _match(NAME_RE, "repository name"), "ECR repository name")
+    tag: str = _setting("stable", _match(re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"), "image tag"),
+                        "tag the hosts track")
+
+
+@dataclass(frozen=True)
+class Network:
+    vpc_cidr: str = _setting("10.20.0.0/16", _cidr, "VPC CIDR block")
+    az_count: int = _setting(2, _positive, "availability zones to spread subnets over")
+    private_subnets: bool = _setting(False, help="private subnets + NAT gateway (~$32/month)")
+    ingress_cidrs: list = _setting(["0.0.0.0/0"], _each(_cidr), "who may reach 80/443")
+
+
+@dataclass(frozen=True)
+class Compute:
+    mode: str = _setting("single", _one_of("single", "fleet"), "one instance, or an ASG behind an ALB")
+    instance_type: str = _setting("t3.small", _match(INSTANCE_TYPE_RE, "EC2 instance type"),
+                                  "instance type of the service")
+    root_volume_gb: int = _setting(16, _positive, "encrypted gp3 root volume size")
+    fleet_min: int = _setting(2, _positive, "fleet: minimum instances")
+    fleet_max: int = _setting(4, _positive, "fleet: maximum instances")
+    certificate_arn: str = _setting("", help="fleet: ACM certificate for the ALB; empty = request one for the domain")
+
+
+@dataclass(frozen=True)
+class Dns:
+    domain: str = _setting("", _optional(_match(DOMAIN_RE, "domain name")),
+                           "hosted zone to publish <subdomain>.<domain> in; empty = no DNS, no HTTPS")
+    subdomain: str = _setting("infer", _match(re.compile(r"^[a-z0-9-]{1,63}$"), "DNS label"), "record name")
+
+
+@dataclass(frozen=True)
+class Updater:
+    schedule: str = _setting("17 * * * *", _match(re.compile(r"^(\S+\s+){4}\S+$"), "cron schedule (5 fields)"),
+                             "cron schedule of the on-host updater")
+    health_timeout: int = _setting(90, _positive, "seconds a new container gets to become healthy")
+
+
+@dataclass(frozen=True)
+class Config:
+    project: Project = field(default_factory=Project)
+    aws: Aws = field(default_factory=Aws)
+    image: Image = field(default_factory=Image)
+    app: App = field(default_factory=App)
+    network: Network = field(default_factory=Network)
+    compute: Compute = field(default_factory=Compute)
+    dns: Dns = field(default_factory=Dns)
+    updater: Updater = field(default_factory=Updater)
+    source: Path | None = None
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.dns.subdomain}.{self.dns.domain}" if self.dns.domain else ""
+
+
+def _build_section(cls, raw: Any, where: str):
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: expected a table, got {type(raw).__name__}")
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}",
+                        hint=f"known keys: {', '.join(known)}")
+    values = {}
+    for name, value in raw.items():
+        expected = hints[name]
+        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+        if not ok:
+            raise UserError(f"{where}.{name}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
+        check = known[name].metadata.get("check")
+        if check:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise UserError(f"{where}.{name}: {exc}") from None
+        values[name] = value
+    return cls(**values)
+
+
+def load(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
+    """Load and validate the config; a missing default file means all defaults."""
+    explicit = path or os.environ.get("INFERCTL_CONFIG")
+    file = Path(explicit) if explicit else DEFAULT_PATH
+    raw: dict[str, Any] = {}
+    if file.exists():
+        try:
+            raw = tomllib.loads(file.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"{file}: not valid TOML: {exc}") from None
+    elif explicit:
+        raise UserError(f"config file {file} does not exist")
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
+    sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise UserError(f"{file.name}: unknown section(s) {', '.join(unknown)}",
+                        hint=f"known sections: {', '.join(sections)}")
+    built = {name: _build_section(get_type_hints(Config)[name], raw.get(name, {}), f"{file.name} [{name}]")
+             for name in sections}
+    config = Config(**built, source=file if file.exists() else None)
+    if config.compute.fleet_min > config.compute.fleet_max:
+        raise UserError(f"{file.name} [compute]: fleet_min ({config.compute.fleet_min}) "
+                        f"is larger than fleet_max ({config.compute.fleet_max})")
+    return config
