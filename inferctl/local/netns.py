@@ -11,7 +11,8 @@ Layout (all inside 10.99.0.0/24):
 
 Everything is recorded under STATE_DIR/net so another process can undo it: ``remove_guest``
 removes one guest; ``teardown`` removes every guest, the bridge, the rules and restores
-ip_forward. Every step is idempotent and guarded by a lock, so calling anything twice is safe.
+ip_forward; ``teardown_if_idle`` does that only when no guest and no holder (``hold``) is left.
+Every step is idempotent and guarded by a lock, so calling anything twice is safe.
 """
 
 from __future__ import annotations
@@ -187,6 +188,25 @@ def _remove_guest(name: str) -> None:
     _save_guests(guests)
 
 
+def hold(holder: str) -> None:
+    """Record that ``holder`` (e.g. the registry) uses the bridge, so teardown_if_idle keeps it."""
+    ensure_network()
+    ensure(_net_dir() / "holders").joinpath(holder).touch()
+
+
+def unhold(holder: str) -> None:
+    (_net_dir() / "holders" / holder).unlink(missing_ok=True)
+
+
+def teardown_if_idle() -> bool:
+    """Tear the network down when no guest and no holder is left; True if it did."""
+    holders = _net_dir() / "holders"
+    if _guests() or (holders.exists() and any(holders.iterdir())):
+        return False
+    teardown()
+    return True
+
+
 def teardown() -> None:
     """Undo everything: every guest, the bridge, the rules; ip_forward back to what it was."""
     with _locked():
@@ -204,3 +224,5 @@ def teardown() -> None:
                 IP_FORWARD.write_text(saved.read_text().strip() + "\n")
             saved.unlink()
         _guests_file().unlink(missing_ok=True)
+        for holder in (_net_dir() / "holders").glob("*"):
+            holder.unlink()

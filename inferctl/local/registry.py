@@ -1,0 +1,132 @@
+"""The local container registry: the stand-in for ECR.
+
+Debian's ``docker-registry`` (distribution v2) on 10.99.0.1:5000, the host side of the local
+network, so both this machine and the guests pull from the same address. Plain HTTP, auth off
+(Debian's default config turns htpasswd on, which answers 401 to everything); the host
+dockerd trusts it through ``--insecure-registry`` (see inferctl.local.docker), a guest's
+dockerd through its daemon.json. Blobs live under CACHE_DIR, so a push survives a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..errors import UserError
+from ..paths import CACHE_DIR, STATE_DIR, ensure
+from ..shell import output, require, run
+from . import docker, netns
+
+ADDRESS = docker.LOCAL_REGISTRY
+PIDFILE = STATE_DIR / "registry.pid"
+LOGFILE = STATE_DIR / "registry.log"
+CONFIG = STATE_DIR / "registry.yml"
+STORAGE = CACHE_DIR / "registry"
+START_TIMEOUT = 20.0
+
+CONFIG_TEXT = """\
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  delete:
+    enabled: true
+http:
+  addr: {address}
+"""
+
+
+def is_up(timeout: float = 2.0) -> bool:
+    """True when the registry answers the v2 API with 200 (so auth is really off)."""
+    try:
+        with urllib.request.urlopen(f"http://{ADDRESS}/v2/", timeout=timeout) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _pid() -> int | None:
+    try:
+        pid = int(PIDFILE.read_text())
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if name.startswith("docker-registr") else None
+
+
+def start() -> None:
+    """Start the registry (and the network it listens on) unless it already answers."""
+    netns.hold("registry")
+    if is_up():
+        return
+    if _pid() is not None:
+        raise UserError(f"docker-registry (pid {_pid()}) runs but does not answer on {ADDRESS}",
+                        hint=f"see {LOGFILE}; or run: invoke local.registry-stop")
+    binary = require("docker-registry")
+    ensure(STATE_DIR)
+    CONFIG.write_text(CONFIG_TEXT.format(storage=ensure(STORAGE), address=ADDRESS))
+    with open(LOGFILE, "ab") as log:
+        proc = subprocess.Popen([binary, "serve", str(CONFIG)], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    PIDFILE.write_text(str(proc.pid))
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = " | ".join(LOGFILE.read_text(errors="replace").strip().splitlines()[-3:])
+            raise UserError(f"docker-registry exited with code {proc.returncode}: {tail}",
+                            hint=f"full log: {LOGFILE}")
+        if is_up():
+            return
+        time.sleep(0.2)
+    stop()
+    raise UserError(f"docker-registry did not answer on {ADDRESS} within {START_TIMEOUT:.0f}s",
+                    hint=f"see {LOGFILE}")
+
+
+def stop() -> None:
+    """Stop the registry this module started; the network goes too if nothing else uses it."""
+    pid = _pid()
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.1)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+    PIDFILE.unlink(missing_ok=True)
+    netns.unhold("registry")
+    netns.teardown_if_idle()
+
+
+def push(local_image_ref: str, name: str, tag: str) -> str:
+    """Push a local image as ``<registry>/<name>:<tag>``; return the digest reference
+    ``10.99.0.1:5000/<name>@sha256:...`` (what the hosts pin)."""
+    start()
+    docker.ensure_daemon()
+    target = f"{ADDRESS}/{name}:{tag}"
+    run(["docker", "tag", local_image_ref, target], capture=True)
+    run(["docker", "push", "--quiet", target], capture=True)
+    digests = output(["docker", "image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}",
+                      target]).split()
+    mine = [d for d in digests if d.startswith(f"{ADDRESS}/{name}@sha256:")]
+    if not mine:
+        raise UserError(f"pushed {target} but docker reports no digest for it ({digests})")
+    return mine[0]
+
+
+def catalog() -> list[str]:
+    """Repository names in the registry (a quick check that pushes landed)."""
+    with urllib.request.urlopen(f"http://{ADDRESS}/v2/_catalog", timeout=5) as resp:
+        return json.load(resp)["repositories"]
