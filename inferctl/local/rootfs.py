@@ -64,5 +64,5 @@ def unpack(tar: Path, dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     ensure(dest)
-    run(["tar", "-C", dest, "--numeric-owner", "-xpf", tar])
+    run(["tar", "-C", dest, "--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", tar])
     return dest
