@@ -1,0 +1,360 @@
+"""The updater's decisions, with the host (systemctl, docker, /health) and the registry faked."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from pathlib import Path
+
+import pytest
+
+from updater_module import SCRIPT, load
+
+iu = load()
+
+REPO = "10.99.0.1:5000/inference"
+D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
+
+
+class FakeRegistry:
+    def __init__(self, digest=D1):
+        self.answer = digest
+        self.calls = 0
+
+    def digest(self, ref):
+        self.calls += 1
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+class FakeHost:
+    """Stands in for systemctl + docker + the slots' /health: runner and probe in one."""
+
+    def __init__(self, paths):
+        self.paths = paths
+        self.calls: list[list[str]] = []
+        self.images: set[str] = set()       # pulled image references
+        self.running: dict[str, str] = {}   # slot -> image it was started with
+        self.enabled: set[str] = set()
+        self.broken: set[str] = set()       # digests whose /health never answers
+        self.fail: dict[str, tuple[int, str]] = {}  # argv prefix -> (exit code, stderr)
+        self.reloads: list[str] = []        # upstream file content at each caddy reload
+
+    def __call__(self, argv, input=None, timeout=None):
+        self.calls.append(list(argv))
+        for prefix, (code, err) in self.fail.items():
+            if " ".join(argv).startswith(prefix):
+                return code, "", err
+        match argv:
+            case ["docker", "image", "inspect", *_, image]:
+                return (0, "sha256:id\n", "") if image in self.images else (1, "", "No such image")
+            case ["docker", "pull", *_, image]:
+                self.images.add(image)
+                return 0, image + "\n", ""
+            case ["systemctl", "start", unit]:
+                slot = unit.split("@")[1].split(".")[0]
+                self.running[slot] = iu.parse_env_file(self.paths.slot_env(slot))["IMAGE"]
+            case ["systemctl", "stop", unit]:
+                self.running.pop(unit.split("@")[1].split(".")[0], None)
+            case ["systemctl", "enable", "--quiet", unit]:
+                self.enabled.add(unit.split("@")[1].split(".")[0])
+            case ["systemctl", "disable", "--quiet", unit]:
+                self.enabled.discard(unit.split("@")[1].split(".")[0])
+            case ["systemctl", "reload", "caddy.service"]:
+                self.reloads.append(self.paths.upstream.read_text())
+            case _:
+                raise AssertionError(f"unexpected command {argv}")
+        return 0, "", ""
+
+    def probe(self, port):
+        slot = next(s for s, p in iu.SLOTS.items() if p == port)
+        image = self.running.get(slot)
+        return bool(image) and image.rpartition("@")[2] not in self.broken
+
+    def pulls(self):
+        return [c for c in self.calls if c[:2] == ["docker", "pull"]]
+
+    def serving_port(self):
+        return int(iu.UPSTREAM_RE.search(self.paths.upstream.read_text()).group(2))
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+@pytest.fixture
+def host(tmp_path):
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "defaults.env").write_text(f"# baked\nINFERENCE_IMAGE={REPO}:stable\nHEALTH_TIMEOUT=90\n"
+                                      "UPDATE_SCHEDULE='17 * * * *'\n")
+    paths = iu.Paths(etc=etc, var=tmp_path / "var", lock=tmp_path / "lock" / "update.lock",
+                     daemon_json=tmp_path / "daemon.json", docker_config=tmp_path / "config.json",
+                     cron=tmp_path / "cron.d" / "inference-update")
+    return FakeHost(paths)
+
+
+@pytest.fixture
+def make(host):
+    """Build an Updater on the fake host; returns (updater, registry, log records, clock)."""
+
+    def build(digest=D1, health_timeout=None):
+        registry, clock, records = FakeRegistry(digest), Clock(), []
+
+        def log(event, level="info", **fields):
+            records.append({"event": event, "level": level, **fields})
+
+        updater = iu.Updater(host.paths, runner=host, registry=registry, probe=host.probe, log=log,
+                             sleep=clock.sleep, clock=clock, health_timeout=health_timeout, drain_seconds=2)
+        return updater, registry, records, clock
+    return build
+
+
+def state(host):
+    return json.loads(host.paths.state.read_text())
+
+
+def test_first_run_deploys_to_blue_and_records_state(host, make):
+    updater, _, records, _ = make(D1)
+    assert updater.update() == 0
+    assert host.pulls() == [["docker", "pull", "--quiet", f"{REPO}@{D1}"]]
+    assert host.running == {"blue": f"{REPO}@{D1}"} and host.enabled == {"blue"}
+    assert host.serving_port() == 8081 and len(host.reloads) == 1
+    assert host.paths.slot_env("blue").read_text() == f"IMAGE={REPO}@{D1}\n"
+    saved = state(host)
+    assert (saved["active_slot"], saved["current"], saved["previous"]) == ("blue", D1, None)
+    assert saved["last_result"]["event"] == "updated" and saved["last_check"]
+    assert [r["event"] for r in records] == ["schedule", "update_found", "pulled", "healthy", "switched",
+                                             "updated"]
+
+
+def test_unchanged_digest_makes_no_pull_and_touches_nothing(host, make):
+    make(D1)[0].update()
+    host.calls.clear()
+    updater, registry, records, _ = make(D1)
+    assert updater.update() == 0
+    assert registry.calls == 1 and host.calls == []
+    assert records[-1]["event"] == "unchanged" and state(host)["last_result"]["event"] == "unchanged"
+
+
+def test_new_digest_swaps_slots_switches_before_stopping_old(host, make):
+    make(D1)[0].update()
+    host.calls.clear()
+    updater, _, records, clock = make(D2)
+    assert updater.update() == 0
+    assert host.running == {"green": f"{REPO}@{D2}"} and host.enabled == {"green"}
+    assert host.serving_port() == 8082
+    order = [" ".join(c) for c in host.calls]
+    assert order.index("systemctl reload caddy.service") < order.index("systemctl stop inference@blue.service")
+    assert clock.now >= 2, "drained before stopping the old slot"
+    saved = state(host)
+    assert (saved["active_slot"], saved["current"], saved["previous"]) == ("green", D2, D1)
+
+
+def test_unhealthy_keeps_old_serving_records_bad_and_fails(host, make):
+    make(D1)[0].update()
+    host.broken.add(D2)
+    updater, _, records, clock = make(D2, health_timeout=30)
+    assert updater.update() == 1
+    assert host.running == {"blue": f"{REPO}@{D1}"}, "new slot stopped, old one untouched"
+    assert host.serving_port() == 8081 and len(host.reloads) == 1, "Caddy never switched"
+    assert 30 <= clock.now < 32
+    saved = state(host)
+    assert saved["bad"] == [D2] and saved["current"] == D1 and saved["active_slot"] == "blue"
+    assert saved["last_result"]["ok"] is False and "did not pass /health" in saved["last_result"]["reason"]
+    assert records[-1]["event"] == "unhealthy" and records[-1]["level"] == "error"
+
+
+def test_bad_digest_is_not_retried_until_the_tag_moves(host, make):
+    make(D1)[0].update()
+    host.broken.add(D2)
+    make(D2, health_timeout=5)[0].update()
+    host.calls.clear()
+    updater, _, records, _ = make(D2)
+    assert updater.update() == 0
+    assert host.calls == [] and records[-1]["event"] == "skip_bad"
+    assert make(D3)[0].update() == 0
+    assert host.running == {"green": f"{REPO}@{D3}"}
+    assert state(host)["previous"] == D1, "a digest that never served is not a rollback target"
+
+
+def test_rollback_returns_to_previous_and_holds_the_digest_left(host, make):
+    make(D1)[0].update()
+    make(D2)[0].update()
+    host.calls.clear()
+    updater, _, records, _ = make(D2)
+    assert updater.rollback() == 0
+    assert host.pulls() == [], "the previous image is still local: no pull"
+    assert host.running == {"blue": f"{REPO}@{D1}"} and host.serving_port() == 8081
+    saved = state(host)
+    assert (saved["current"], saved["previous"], saved["bad"]) == (D1, D2, [D2])
+    assert records[-1]["event"] == "rolled_back"
+    host.calls.clear()
+    assert make(D2)[0].update() == 0 and host.calls == [], "the next run does not roll forward again"
+
+
+def test_rollback_through_the_health_gate(host, make):
+    make(D1)[0].update()
+    make(D2)[0].update()
+    host.broken.add(D1)
+    updater, _, records, _ = make(D2, health_timeout=5)
+    assert updater.rollback() == 1
+    assert host.running == {"green": f"{REPO}@{D2}"} and host.serving_port() == 8082
+    assert state(host)["current"] == D2 and records[-1]["event"] == "unhealthy"
+
+
+def test_rollback_without_previous_fails_clearly(host, make):
+    make(D1)[0].update()
+    updater, _, records, _ = make(D1)
+    assert updater.rollback() == 1
+    assert records[-1]["event"] == "rollback_impossible"
+
+
+def test_registry_down_changes_nothing(host, make):
+    make(D1)[0].update()
+    host.calls.clear()
+    error = iu.UpdateError("registry_unreachable", "cannot reach 10.99.0.1:5000: Connection refused")
+    updater, _, records, _ = make(error)
+    assert updater.update() == 1
+    assert host.calls == [] and host.running == {"blue": f"{REPO}@{D1}"}
+    assert records[-1] == {"event": "registry_unreachable", "level": "error", "serving": D1,
+                           "reason": "cannot reach 10.99.0.1:5000: Connection refused",
+                           "image": f"{REPO}:stable"}
+    assert state(host)["last_result"]["event"] == "registry_unreachable"
+
+
+@pytest.mark.parametrize("failing,message", [
+    ("docker pull", "write /var/lib/docker/tmp: no space left on device"),
+    ("docker", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock"),
+])
+def test_pull_failure_changes_nothing_and_is_not_bad(host, make, failing, message):
+    make(D1)[0].update()
+    host.fail[failing] = (1, message)
+    updater, _, records, _ = make(D2)
+    assert updater.update() == 1
+    assert host.running == {"blue": f"{REPO}@{D1}"} and host.serving_port() == 8081
+    assert records[-1]["event"] == "pull_failed" and message in records[-1]["reason"]
+    assert state(host)["bad"] == []
+    host.fail.clear()
+    assert make(D2)[0].update() == 0, "retried on the next run once the cause is gone"
+
+
+def test_failed_caddy_reload_restores_upstream_and_stops_new(host, make):
+    make(D1)[0].update()
+    before = host.paths.upstream.read_text()
+    host.fail["systemctl reload caddy"] = (1, "Job for caddy.service failed")
+    updater, _, records, _ = make(D2)
+    assert updater.update() == 1
+    assert host.paths.upstream.read_text() == before
+    assert host.running == {"blue": f"{REPO}@{D1}"}
+    assert records[-1]["event"] == "switch_failed" and state(host)["bad"] == []
+
+
+def test_switch_keeps_the_proxy_options_of_the_upstream_file(host, make):
+    host.paths.var.mkdir()
+    host.paths.upstream.write_text("reverse_proxy 127.0.0.1:8081 {\n\thealth_uri /health\n}\n")
+    host.paths.slot_env("blue").write_text(f"IMAGE={REPO}@{D1}\n")
+    host.images.add(f"{REPO}@{D1}")
+    host.running["blue"] = f"{REPO}@{D1}"
+    updater, _, _, _ = make(D2)
+    assert updater.load_state()["active_slot"] == "blue" and updater.load_state()["current"] == D1
+    assert updater.update() == 0
+    assert host.paths.upstream.read_text() == "reverse_proxy 127.0.0.1:8082 {\n\thealth_uri /health\n}\n"
+    assert state(host)["previous"] == D1
+
+
+def test_lock_held_exits_cleanly_without_asking_the_registry(host, make, capsys):
+    updater, registry, records, _ = make(D2)
+    host.paths.lock.parent.mkdir(parents=True)
+    with open(host.paths.lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert iu.main(["run"], updater=updater) == 0
+    assert registry.calls == 0 and records[-1]["event"] == "locked"
+    assert iu.main(["run"], updater=updater) == 0 and registry.calls == 1, "lock released afterwards"
+
+
+def test_missing_image_setting_is_a_config_error(host, make):
+    (host.paths.etc / "defaults.env").write_text("HEALTH_TIMEOUT=90\n")
+    updater, _, records, _ = make()
+    assert iu.main(["run"], updater=updater) == 2
+    assert records[-1]["event"] == "config_error" and "INFERENCE_IMAGE" in records[-1]["reason"]
+
+
+def test_inference_env_overrides_defaults(host):
+    (host.paths.etc / "inference.env").write_text('export INFERENCE_IMAGE="r.example.com/x/app:v9"\n'
+                                                  "HEALTH_TIMEOUT=12 # short\nUPDATE_SCHEDULE=*/5 * * * *\n")
+    settings = iu.Settings.load(host.paths)
+    assert (settings.image, settings.health_timeout, settings.schedule) == \
+        ("r.example.com/x/app:v9", 12.0, "*/5 * * * *")
+    (host.paths.etc / "inference.env").write_text("HEALTH_TIMEOUT=soon\n")
+    with pytest.raises(iu.ConfigError, match="HEALTH_TIMEOUT='soon' is not a number"):
+        iu.Settings.load(host.paths)
+
+
+def test_schedule_writes_cron_from_settings_and_default_matches_the_image(host, make):
+    updater, _, records, _ = make()
+    assert updater.schedule() == 0
+    assert host.paths.cron.read_text() == (SCRIPT.parents[3] / "etc/cron.d/inference-update").read_text()
+    (host.paths.etc / "inference.env").write_text("UPDATE_SCHEDULE='*/10 * * * *'\n")
+    updater.schedule()
+    text = host.paths.cron.read_text()
+    assert "\n*/10 * * * * root /usr/local/sbin/inference-update run" in text
+    assert "\nPATH=/usr/local/sbin:" in text and "\nHOME=/root\n" in text
+    assert [r["event"] for r in records] == ["schedule", "schedule"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("10.99.0.1:5000/inference:stable", ("10.99.0.1:5000", "inference", "stable", "")),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/inference:stable",
+     ("123456789012.dkr.ecr.eu-west-1.amazonaws.com", "team/inference", "stable", "")),
+    ("localhost:5000/app", ("localhost:5000", "app", "latest", "")),
+    ("busybox", ("docker.io", "library/busybox", "latest", "")),
+    (f"r.example.com/app@{D1}", ("r.example.com", "app", "latest", D1)),
+])
+def test_reference_parsing(text, expected):
+    ref = iu.Reference.parse(text)
+    assert (ref.host, ref.repository, ref.tag, ref.digest) == expected
+
+
+def test_bad_reference_is_a_config_error():
+    with pytest.raises(iu.ConfigError, match="not a sha256 digest"):
+        iu.Reference.parse("r.example.com/app@sha256:zz")
+
+
+def test_json_lines_on_stdout_one_per_decision(host, make, capsys):
+    updater, _, _, _ = make(D1)
+    updater.log = iu.JournalLog(use_syslog=False)
+    updater.update()
+    lines = capsys.readouterr().out.splitlines()
+    events = [json.loads(line)["event"] for line in lines]
+    assert events == ["schedule", "update_found", "pulled", "healthy", "switched", "updated"]
+    assert all(json.loads(line)["ts"] for line in lines)
+
+
+def test_status_prints_state(host, make, capsys):
+    make(D1)[0].update()
+    capsys.readouterr()
+    updater, _, _, _ = make(D1)
+    assert iu.main(["status"], updater=updater) == 0
+    assert json.loads(capsys.readouterr().out)["current"] == D1
+
+
+def test_state_write_is_atomic(tmp_path):
+    target = tmp_path / "state.json"
+    target.write_text("old")
+    iu.write_atomic(target, "new")
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def test_paths_from_env(tmp_path):
+    paths = iu.Paths.from_env({"INFERENCE_UPDATE_VAR": str(tmp_path), "HOME": "/home/x"})
+    assert paths.state == tmp_path / "state.json" and paths.etc == Path("/etc/inference")
+    assert paths.docker_config == Path("/home/x/.docker/config.json")
