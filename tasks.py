@@ -28,6 +28,26 @@ app = Collection("app")
 local = Collection("local")
 
 
+@task(help={"port": "port on 127.0.0.1 (default: a free one)"})
+@clean_errors
+def moto_start(c, port=0):
+    """Start the local AWS endpoint (moto server on loopback); prints its URL."""
+    from inferctl.local import moto
+    print(moto.start(int(port)))
+
+
+@task
+@clean_errors
+def moto_stop(c):
+    """Stop the local AWS endpoint (its resources are forgotten)."""
+    from inferctl.local import moto
+    print("moto stopped" if moto.stop() else "moto was not running")
+
+
+local.add_task(moto_start)
+local.add_task(moto_stop)
+
+
 # --- top-level verbs -------------------------------------------------------------------
 
 
