@@ -52,7 +52,11 @@ class FakeHost:
             case ["docker", "pull", *_, image]:
                 self.images.add(image)
                 return 0, image + "\n", ""
-            case ["systemctl", "start", unit]:
+            case ["docker", "info", *_]:
+                return 0, "26.1.5\n", ""
+            case ["systemctl", "reset-failed", _]:
+                pass
+            case ["systemctl", "start", "--no-block", unit]:
                 slot = unit.split("@")[1].split(".")[0]
                 self.running[slot] = iu.parse_env_file(self.paths.slot_env(slot))["IMAGE"]
             case ["systemctl", "stop", unit]:
@@ -155,6 +159,8 @@ def test_new_digest_swaps_slots_switches_before_stopping_old(host, make):
     order = [" ".join(c) for c in host.calls]
     assert order.index("systemctl reload caddy.service") < order.index("systemctl stop inference@blue.service")
     assert clock.now >= 2, "drained before stopping the old slot"
+    assert order.index("systemctl reset-failed inference@green.service") < \
+        order.index("systemctl start --no-block inference@green.service"), "start limit of a past failure cleared"
     saved = state(host)
     assert (saved["active_slot"], saved["current"], saved["previous"]) == ("green", D2, D1)
 
@@ -171,6 +177,16 @@ def test_unhealthy_keeps_old_serving_records_bad_and_fails(host, make):
     assert saved["bad"] == [D2] and saved["current"] == D1 and saved["active_slot"] == "blue"
     assert saved["last_result"]["ok"] is False and "did not pass /health" in saved["last_result"]["reason"]
     assert records[-1]["event"] == "unhealthy" and records[-1]["level"] == "error"
+
+
+def test_docker_daemon_gone_during_start_is_not_a_bad_digest(host, make):
+    make(D1)[0].update()
+    host.broken.add(D2)
+    host.fail["docker info"] = (1, "Cannot connect to the Docker daemon at unix:///var/run/docker.sock")
+    updater, _, records, _ = make(D2, health_timeout=5)
+    assert updater.update() == 1
+    assert records[-1]["event"] == "docker_unavailable" and "Cannot connect" in records[-1]["reason"]
+    assert state(host)["bad"] == [] and host.serving_port() == 8081
 
 
 def test_bad_digest_is_not_retried_until_the_tag_moves(host, make):
