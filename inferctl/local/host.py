@@ -258,6 +258,19 @@ class LocalHost:
             raise UserError(f"on {self.name}: `{shlex.join(argv)}` failed (exit {proc.returncode}): {tail}")
         return proc
 
+    def copy_in(self, src: Path, dest: str) -> None:
+        """Copy a local directory's contents to ``dest`` inside the running guest (replacing it).
+
+        Goes through the guest's mounts (its /tmp is a tmpfs the disk does not show).
+        """
+        pack = subprocess.Popen(["tar", "-C", str(src), "-cf", "-", "."], stdout=subprocess.PIPE)
+        unpack = subprocess.run(["nsenter", "-t", str(self.leader()), "-a", "--", "sh", "-c",
+                                 f'rm -rf "{dest}" && mkdir -p "{dest}" && tar -C "{dest}" -xf -'],
+                                stdin=pack.stdout, capture_output=True)
+        pack.stdout.close()
+        if pack.wait() or unpack.returncode:
+            raise UserError(f"copying {src} to {self.name}:{dest} failed: {unpack.stderr.decode()[-300:]}")
+
     def stop(self, timeout: float = 30.0) -> None:
         """Power off cleanly (systemctl poweroff); kill nspawn if it has not exited in time."""
         if not self.running():

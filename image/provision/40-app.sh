@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Pre-pull the app image (so a boot never pulls), pin it to the blue slot by digest, start it.
+set -euo pipefail
+# shellcheck source=lib.bash
+. "$(dirname "$0")/lib.bash"
+
+source_ref="${INFERENCE_PIN:-$INFERENCE_IMAGE}"
+log "pulling $source_ref"
+docker pull --quiet "$source_ref" >/dev/null
+repo="${INFERENCE_IMAGE%:*}"
+pinned="$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$source_ref" \
+  | grep -m1 "^${repo}@sha256:" || true)"
+[ -n "$pinned" ] || die "no digest for $source_ref in repository $repo"
+digest="${pinned#*@}"
+log "pinned $pinned"
+
+printf 'IMAGE=%s\n' "$pinned" > /var/lib/inference/slot-${SLOT}.env.tmp
+mv /var/lib/inference/slot-${SLOT}.env.tmp /var/lib/inference/slot-${SLOT}.env
+printf 'reverse_proxy 127.0.0.1:%s {\n\tlb_try_duration 5s\n\tlb_try_interval 100ms\n}\n' "$SLOT_PORT" \
+  > /var/lib/inference/upstream.caddy.tmp
+mv /var/lib/inference/upstream.caddy.tmp /var/lib/inference/upstream.caddy
+python3 - "$SLOT" "$digest" <<'PY'
+import json, os, sys
+state = {"active_slot": sys.argv[1], "current": sys.argv[2], "previous": None, "bad": [],
+         "last_check": None, "last_result": {"event": "baked", "ok": True}}
+with open("/var/lib/inference/state.json.tmp", "w") as out:
+    out.write(json.dumps(state, indent=2, sort_keys=True) + "\n")
+os.replace("/var/lib/inference/state.json.tmp", "/var/lib/inference/state.json")
+PY
+
+# Exactly the active slot is enabled: a boot starts it, and only it.
+systemctl disable --now inference@green.service 2>/dev/null || true
+systemctl enable inference@${SLOT}.service
+systemctl restart inference@${SLOT}.service
+log "slot $SLOT healthy on 127.0.0.1:$SLOT_PORT"

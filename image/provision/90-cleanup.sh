@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Last step before the snapshot: no SSH server, no per-instance state, no history.
+set -euo pipefail
+# shellcheck source=lib.bash
+. "$(dirname "$0")/lib.bash"
+
+log "disabling and masking the SSH server (the bake's own session stays open)"
+systemctl disable "${SSH_UNITS[@]}" 2>/dev/null || true
+systemctl mask "${SSH_UNITS[@]}"
+
+log "removing per-instance state"
+truncate -s 0 /etc/machine-id
+rm -f /var/lib/dbus/machine-id
+rm -f /etc/ssh/ssh_host_*
+if command -v cloud-init >/dev/null 2>&1; then
+  cloud-init clean --logs --seed
+fi
+rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data /var/lib/cloud/sem
+for user in root $BOOTSTRAP_USERS; do
+  home="$(getent passwd "$user" | cut -d: -f6 || true)"
+  [ -n "$home" ] || continue
+  rm -f "$home/.ssh/authorized_keys" "$home/.bash_history"
+done
+
+log "removing apt lists, caches and logs"
+apt-get clean
+rm -rf /var/lib/apt/lists/*
+find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
+find /var/log -type f -name '*.log' -exec truncate -s 0 {} +
+truncate -s 0 /var/log/wtmp /var/log/btmp /var/log/lastlog 2>/dev/null || true
+journalctl --rotate --quiet
+journalctl --vacuum-time=1s --quiet
