@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Distribution packages: Docker Engine (docker.io), the ECR credential helper, Caddy, unattended-upgrades.
 set -euo pipefail
-# shellcheck source=lib.bash
+# shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
 # Services must not start with package defaults before our configuration is in place.

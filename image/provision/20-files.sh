@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Lay the recipe's files (image/rootfs) onto the host, then the users, modes and sysctls they need.
 set -euo pipefail
-# shellcheck source=lib.bash
+# shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
 [ -n "$INFERENCE_IMAGE" ] || die "INFERENCE_IMAGE is not set (the tracked image reference, repo:tag)"

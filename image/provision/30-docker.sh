@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Docker: daemon.json (plus the local plain-HTTP registry), ECR credential helper for root, running.
 set -euo pipefail
-# shellcheck source=lib.bash
+# shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
 if [ -n "$INSECURE_REGISTRY" ]; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pre-pull the app image (so a boot never pulls), pin it to the blue slot by digest, start it.
 set -euo pipefail
-# shellcheck source=lib.bash
+# shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
 source_ref="${INFERENCE_PIN:-$INFERENCE_IMAGE}"
@@ -14,8 +14,8 @@ pinned="$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{en
 digest="${pinned#*@}"
 log "pinned $pinned"
 
-printf 'IMAGE=%s\n' "$pinned" > /var/lib/inference/slot-${SLOT}.env.tmp
-mv /var/lib/inference/slot-${SLOT}.env.tmp /var/lib/inference/slot-${SLOT}.env
+printf 'IMAGE=%s\n' "$pinned" > /var/lib/inference/slot-"${SLOT}".env.tmp
+mv /var/lib/inference/slot-"${SLOT}".env.tmp /var/lib/inference/slot-"${SLOT}".env
 printf 'reverse_proxy 127.0.0.1:%s {\n\tlb_try_duration 5s\n\tlb_try_interval 100ms\n}\n' "$SLOT_PORT" \
   > /var/lib/inference/upstream.caddy.tmp
 mv /var/lib/inference/upstream.caddy.tmp /var/lib/inference/upstream.caddy
@@ -30,6 +30,6 @@ PY
 
 # Exactly the active slot is enabled: a boot starts it, and only it.
 systemctl disable --now inference@green.service 2>/dev/null || true
-systemctl enable inference@${SLOT}.service
-systemctl restart inference@${SLOT}.service
+systemctl enable "inference@${SLOT}.service"
+systemctl restart "inference@${SLOT}.service"
 log "slot $SLOT healthy on 127.0.0.1:$SLOT_PORT"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Caddy in front of the active slot; cron (the updater's schedule) and unattended-upgrades on.
 set -euo pipefail
-# shellcheck source=lib.bash
+# shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
 caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile >/dev/null 2>&1 \

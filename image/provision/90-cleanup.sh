@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Last step before the snapshot: no SSH server, no per-instance state, no history.
 set -euo pipefail
-# shellcheck source=lib.bash
+# shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
 log "disabling and masking the SSH server (the bake's own session stays open)"
@@ -30,3 +30,16 @@ find /var/log -type f -name '*.log' -exec truncate -s 0 {} +
 truncate -s 0 /var/log/wtmp /var/log/btmp /var/log/lastlog 2>/dev/null || true
 journalctl --rotate --quiet
 journalctl --vacuum-time=1s --quiet
+
+# What this image is and when it was cleaned: a booted host proves its machine-id is its own
+# (written after cleaned_at), and the spec knows whose SSH access had to go.
+python3 - "$BOOTSTRAP_USERS" <<'PY'
+import json, os, sys, time
+pinned = open(f"/var/lib/inference/slot-{os.environ['SLOT']}.env").read().strip().partition("=")[2]
+info = {"cleaned_at": time.time(), "bootstrap_users": sys.argv[1].split(), "image": pinned,
+        "distribution": open("/etc/os-release").read().split("PRETTY_NAME=")[1].splitlines()[0].strip('"')}
+with open("/etc/inference/image-info.json.tmp", "w") as out:
+    out.write(json.dumps(info, indent=2) + "\n")
+os.replace("/etc/inference/image-info.json.tmp", "/etc/inference/image-info.json")
+PY
+log "clean"

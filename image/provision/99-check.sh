@@ -2,7 +2,7 @@
 # Fails the bake if cleanup left per-instance state or an SSH server behind
 # (as amazon-eks-ami's validate step does). Prints every problem, then exits 1 if any.
 set -euo pipefail
-# shellcheck source=lib.bash
+# shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
 
 problems=0

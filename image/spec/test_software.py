@@ -1,0 +1,143 @@
+"""Packages, units and their properties, the running container, the front proxy."""
+
+import json
+import re
+
+import pytest
+
+PACKAGES = ["docker.io", "amazon-ecr-credential-helper", "caddy", "unattended-upgrades", "cron", "curl",
+            "python3"]
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_package_installed(host, name):
+    assert host.package(name).is_installed
+
+
+@pytest.mark.parametrize("unit", ["docker.service", "containerd.service", "caddy.service", "cron.service"])
+def test_service_enabled_and_running(host, unit):
+    service = host.service(unit)
+    assert service.is_enabled, f"{unit} is not enabled"
+    assert service.is_running, f"{unit} is not running"
+
+
+def test_only_active_slot_enabled_and_running(host, slot):
+    active = host.service(f"inference@{slot}.service")
+    assert active.is_enabled and active.is_running
+    other = next(s for s in ("blue", "green") if s != slot)
+    assert not host.service(f"inference@{other}.service").is_enabled, f"idle slot {other} is enabled"
+
+
+def _props(host, unit: str, *names: str) -> dict[str, str]:
+    out = host.check_output(f"systemctl show {unit} " + " ".join(f"-p {n}" for n in names))
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def _seconds(value: str) -> float:
+    """systemd time spans as `systemctl show` prints them (e.g. '3s', '2min', '5min 30s', 'infinity')."""
+    if value == "infinity":
+        return float("inf")
+    units = {"us": 1e-6, "ms": 1e-3, "s": 1, "min": 60, "h": 3600}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([\d.]+)(us|ms|min|s|h)", value))
+
+
+def test_inference_unit_ordering(host, slot):
+    props = _props(host, f"inference@{slot}.service", "After", "Wants", "Requires")
+    for dep in ("network-online.target", "docker.service"):
+        assert dep in props["After"].split(), f"not ordered after {dep}"
+    assert "network-online.target" in props["Wants"].split()
+    assert "docker.service" in props["Requires"].split()
+
+
+def test_inference_unit_restart_limits_trip(host, slot, settings):
+    props = _props(host, f"inference@{slot}.service", "Restart", "RestartUSec", "StartLimitBurst",
+                   "StartLimitIntervalUSec", "TimeoutStartUSec")
+    assert props["Restart"] == "on-failure"
+    restart, burst = _seconds(props["RestartUSec"]), int(props["StartLimitBurst"])
+    interval = _seconds(props["StartLimitIntervalUSec"])
+    assert restart >= 1, "RestartSec below 1 s hammers docker"
+    # A crash loop makes `burst` starts in about burst*RestartSec: inside the interval, so it trips.
+    assert burst * restart < interval, f"{burst} restarts every {restart}s never trip a {interval}s window"
+    assert _seconds(props["TimeoutStartUSec"]) >= float(settings.get("HEALTH_TIMEOUT", 90)) + 30
+
+
+def test_container_is_the_pinned_image(host, slot, container):
+    env = host.file(f"/var/lib/inference/slot-{slot}.env").content_string
+    image = dict(line.split("=", 1) for line in env.split() if "=" in line)["IMAGE"]
+    assert re.fullmatch(r"\S+@sha256:[0-9a-f]{64}", image), f"slot image is not digest-pinned: {image}"
+    assert container["Config"]["Image"] == image
+    assert container["State"]["Running"]
+
+
+def test_container_runs_as_non_root(host, container):
+    user = container["Config"]["User"]
+    assert user and user.split(":")[0] not in ("0", "root"), f"container user is {user!r}"
+    status = host.file(f"/proc/{container['State']['Pid']}/status").content_string
+    uid = re.search(r"^Uid:\s+(\d+)", status, re.M).group(1)
+    assert uid != "0", "the container's process runs as uid 0"
+
+
+def test_container_confined(container):
+    hc = container["HostConfig"]
+    assert hc["ReadonlyRootfs"] is True
+    assert hc["CapDrop"] == ["ALL"] and not hc["CapAdd"]
+    assert any(opt.startswith("no-new-privileges") for opt in hc["SecurityOpt"] or [])
+    assert hc["Memory"] > 0 and hc["PidsLimit"] and hc["PidsLimit"] > 0
+    assert not hc["Privileged"]
+    assert "/tmp" in (hc.get("Tmpfs") or {})
+
+
+def test_container_published_on_loopback_only(container, slot_port):
+    bindings = container["HostConfig"]["PortBindings"]
+    assert bindings == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(slot_port)}]}
+
+
+def test_caddy_serves_the_active_slot(host, slot_port):
+    upstream = host.file("/var/lib/inference/upstream.caddy").content_string
+    assert f"reverse_proxy 127.0.0.1:{slot_port}" in upstream
+    assert host.run("curl -sf -o /dev/null --max-time 5 http://127.0.0.1/health").rc == 0
+
+
+def test_docker_daemon_settings(host):
+    config = json.loads(host.file("/etc/docker/daemon.json").content_string)
+    assert config["live-restore"] is True
+    assert config["no-new-privileges"] is True
+    assert config["log-driver"] == "json-file" and "max-size" in config["log-opts"]
+
+
+def test_runtime_settings(settings, state, slot, host):
+    image = settings.get("INFERENCE_IMAGE", "")
+    assert image and "@" not in image and "@INFERENCE_IMAGE@" not in image, f"INFERENCE_IMAGE={image!r}"
+    assert settings.get("API_KEYS_FILE") == "/etc/inference/api-keys"
+    assert state["current"] and state["current"] in host.file(f"/var/lib/inference/slot-{slot}.env").content_string
+
+
+def test_ecr_credential_helper_wired(host, settings):
+    assert host.exists("docker-credential-ecr-login")
+    config = host.file("/root/.docker/config.json")
+    assert config.exists and config.mode == 0o600 and config.user == "root"
+    helpers = json.loads(config.content_string).get("credHelpers", {})
+    assert all(v == "ecr-login" for v in helpers.values()), helpers
+    registry = settings["INFERENCE_IMAGE"].split("/", 1)[0]
+    if re.fullmatch(r"\d{12}\.dkr\.ecr(-fips)?\.[a-z0-9-]+\.amazonaws\.com", registry):
+        assert helpers.get(registry) == "ecr-login", f"no credential helper for {registry}"
+
+
+def test_unattended_security_upgrades(host):
+    dump = host.check_output("apt-config dump")
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in dump
+    patterns = re.findall(r'Unattended-Upgrade::Origins-Pattern:: "([^"]+)";', dump)
+    assert patterns and all("security" in p.lower() for p in patterns), patterns
+
+
+def test_journald_capped(host):
+    conf = host.file("/etc/systemd/journald.conf.d/60-inference.conf")
+    assert conf.exists and re.search(r"^SystemMaxUse=\d+[KMG]$", conf.content_string, re.M)
+
+
+def test_updater_schedule_installed(host):
+    cron = host.file("/etc/cron.d/inference-update")
+    if not host.file("/usr/local/sbin/inference-update").exists:
+        pytest.skip("no updater in this image")
+    assert cron.exists and cron.mode == 0o644 and cron.user == "root"
+    assert re.search(r"^PATH=", cron.content_string, re.M) and re.search(r"^HOME=", cron.content_string, re.M)
