@@ -21,7 +21,28 @@ def test(c, tier=None, pytest=""):
 
 
 # --- app: the inference API (falcon_app/) ---------------------------------------------
+@task(help={"tag": "image tag to build", "base": "base image (default: python:3.11-slim if present, "
+            "else a local debootstrap image)", "extra_ca": "PEM CA file pip in the build should trust "
+            "(default: this machine's bundle; 'none' for no extra CA)", "extras": "'' or 'onnx'"})
+@clean_errors
+def app_image(c, tag="inference:dev", base=None, extra_ca=None, extras=""):
+    """Build the API's container image; print its id and size."""
+    from inferctl import app_image as image
+    ca = None if extra_ca == "none" else (extra_ca or image.host_ca_bundle())
+    print(image.build(tag=tag, base_image=base, extra_ca=ca, extras=extras))
+
+
+@task(help={"port": "port on 127.0.0.1", "workers": "gunicorn workers", "worker_class": "asgi, sync or gthread"})
+@clean_errors
+def app_serve(c, port=8000, workers=2, worker_class="asgi"):
+    """Serve the API locally: gunicorn on 127.0.0.1, prints a sample request."""
+    from inferctl import app_serve as serve
+    serve.run(port=port, workers=workers, worker_class=worker_class)
+
+
 app = Collection("app")
+app.add_task(app_image, "image")
+app.add_task(app_serve, "serve")
 
 
 # --- local: the local stack (systemd-nspawn host, registry, moto) ----------------------

@@ -1,0 +1,49 @@
+"""gunicorn settings, all from the environment: `gunicorn -c python:falcon_app.gunicorn_conf`.
+
+WORKER_CLASS picks the app flavour: `asgi` (gunicorn's own ASGI worker with the
+falcon.asgi app; the default because it measured fastest here, see README) or `sync` /
+`gthread` (the WSGI app). Works on a read-only root filesystem: the worker heartbeat
+files go to /dev/shm (or /tmp), the control socket is off, logs go to stdout.
+"""
+
+import os
+
+from falcon_app.logs import gunicorn_logconfig
+
+WORKER_CLASSES = {"asgi": "falcon_app.asgi:app", "sync": "falcon_app.wsgi:app", "gthread": "falcon_app.wsgi:app"}
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+worker_class = os.environ.get("WORKER_CLASS", "asgi").strip() or "asgi"
+if worker_class not in WORKER_CLASSES:
+    raise SystemExit(f"WORKER_CLASS={worker_class!r}: use one of {', '.join(WORKER_CLASSES)}")
+wsgi_app = WORKER_CLASSES[worker_class]
+bind = [os.environ.get("BIND", "").strip() or f"0.0.0.0:{_env_int('PORT', 8000)}"]
+workers = _env_int("WEB_CONCURRENCY", 2)
+threads = _env_int("THREADS", 4 if worker_class == "gthread" else 1)
+timeout = _env_int("TIMEOUT", 30)
+graceful_timeout = _env_int("GRACEFUL_TIMEOUT", 20)
+keepalive = _env_int("KEEPALIVE", 5)
+max_requests = _env_int("MAX_REQUESTS", 0)
+max_requests_jitter = _env_int("MAX_REQUESTS_JITTER", 0)
+# Load settings and model once in the master (a bad model stops startup at once); each
+# worker then reloads the model after the fork (see ForkSafePredictor).
+preload_app = os.environ.get("PRELOAD", "true").strip().lower() not in ("0", "false", "no", "off")
+worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"
+control_socket_disable = True
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+accesslog = None                 # the app writes one JSON access line per request
+loglevel = os.environ.get("LOG_LEVEL", "info").strip().lower() or "info"
+logconfig_dict = gunicorn_logconfig(loglevel.upper())
+
+
+def post_fork(server, worker):
+    """Load this worker's own model before it takes requests (so /ready is true at once)."""
+    from falcon_app import entry
+
+    if entry.PREDICTOR is not None:
+        entry.PREDICTOR.load()

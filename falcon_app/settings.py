@@ -1,0 +1,87 @@
+"""Runtime settings, all from the environment (the container's only input)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value: the service refuses to start and says which."""
+
+
+def _int(env, name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _bool(env, name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise SettingsError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def read_keys_file(path: Path) -> list[str]:
+    """One key per line; blank lines and lines starting with # are ignored."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SettingsError(f"API_KEYS_FILE {path}: {exc.strerror}") from None
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str = "inference"
+    version: str = __version__
+    revision: str = ""
+    model_path: str = ""                 # empty: the built-in iris model
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    allow_anonymous: bool = False        # only for local experiments: no key needed
+    max_body_bytes: int = 1 << 20
+    max_batch: int = 256
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env=None) -> "Settings":
+        env = os.environ if env is None else env
+        keys = [k.strip() for k in env.get("API_KEYS", "").replace(",", "\n").splitlines() if k.strip()]
+        if env.get("API_KEYS_FILE", "").strip():
+            keys += read_keys_file(Path(env["API_KEYS_FILE"].strip()))
+        settings = cls(
+            name=env.get("APP_NAME", "").strip() or cls.name,
+            version=env.get("APP_VERSION", "").strip() or __version__,
+            revision=env.get("APP_REVISION", "").strip(),
+            model_path=env.get("MODEL_PATH", "").strip(),
+            api_keys=tuple(dict.fromkeys(keys)),
+            allow_anonymous=_bool(env, "ALLOW_ANONYMOUS"),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, minimum=64),
+            max_batch=_int(env, "MAX_BATCH", cls.max_batch),
+            log_level=(env.get("LOG_LEVEL", "").strip() or cls.log_level).upper(),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if not self.api_keys and not self.allow_anonymous:
+            raise SettingsError("no API keys: set API_KEYS (comma-separated) or API_KEYS_FILE "
+                                "(one key per line), or ALLOW_ANONYMOUS=true for a local experiment")
+        short = [k for k in self.api_keys if len(k) < 16]
+        if short:
+            raise SettingsError(f"{len(short)} API key(s) shorter than 16 characters; use long random keys")
+        if self.log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise SettingsError(f"LOG_LEVEL={self.log_level!r} is not one of DEBUG, INFO, WARNING, ERROR")

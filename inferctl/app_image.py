@@ -1,0 +1,110 @@
+"""Build the app's container image (falcon_app/Dockerfile) and say what was built.
+
+The build runs on the local daemon (started if needed) with the classic builder, since
+Debian's docker.io has no buildx. Without a reachable `python:3.11-slim` the local
+debootstrap base image stands in. An extra CA (a TLS-intercepting proxy's, or this
+machine's whole bundle) is staged into a copy of the build context as extra-ca.pem,
+where only the builder stage reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from falcon_app import __version__ as APP_VERSION
+
+from .errors import UserError
+from .local.base_image import ensure_base_image
+from .local.docker import ensure_daemon
+from .paths import APP_DIR, BUILD_DIR, REPO, ensure
+from .shell import output, require
+
+DEFAULT_TAG = "inference:dev"
+OFFICIAL_BASE = "python:3.11-slim"
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+EXTRAS = ("", "onnx")
+LOG = BUILD_DIR / "app-image-build.log"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    ref: str    # the tag that was built
+    id: str     # sha256:... image id
+    size: int   # bytes, uncompressed
+
+    def __str__(self) -> str:
+        return f"{self.ref} {self.id} {self.size / 1e6:.1f} MB"
+
+
+def host_ca_bundle() -> Path | None:
+    """This machine's CA bundle: what pip inside the build needs where TLS is intercepted."""
+    return HOST_CA_BUNDLE if HOST_CA_BUNDLE.is_file() else None
+
+
+def image_exists(ref: str) -> bool:
+    return subprocess.run([require("docker"), "image", "inspect", ref],
+                          capture_output=True).returncode == 0
+
+
+def inspect(ref: str) -> ImageRef:
+    image_id, size = output(["docker", "image", "inspect", "--format", "{{.Id}} {{.Size}}", ref]).split()
+    return ImageRef(ref=ref, id=image_id, size=int(size))
+
+
+def _git(*args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else ""
+
+
+def revision() -> str:
+    """The commit the app comes from, marked -dirty when falcon_app/ has local changes."""
+    commit = _git("rev-parse", "HEAD") or "unknown"
+    dirty = _git("status", "--porcelain", "--", str(APP_DIR))
+    return f"{commit}-dirty" if dirty else commit
+
+
+def _stage_context(dest: Path, extra_ca: Path | None) -> Path:
+    shutil.copytree(APP_DIR, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "extra-ca.pem"))
+    if extra_ca is not None:
+        if not extra_ca.is_file() or "BEGIN CERTIFICATE" not in extra_ca.read_text(errors="replace"):
+            raise UserError(f"extra CA {extra_ca} is not a PEM certificate file",
+                            hint="pass a PEM file (-----BEGIN CERTIFICATE-----), e.g. your proxy's CA")
+        shutil.copyfile(extra_ca, dest / "extra-ca.pem")
+    return dest
+
+
+def build(tag: str = DEFAULT_TAG, base_image: str | None = None, extra_ca: str | Path | None = None,
+          extras: str = "") -> ImageRef:
+    """Build falcon_app/Dockerfile as `tag`; return its id and size."""
+    if extras not in EXTRAS:
+        raise UserError(f"unknown extras {extras!r}", hint="use '' (default) or 'onnx'")
+    ensure_daemon()
+    if base_image is None:
+        base_image = OFFICIAL_BASE if image_exists(OFFICIAL_BASE) else ensure_base_image()
+    elif not image_exists(base_image):
+        raise UserError(f"base image {base_image} is not on this machine",
+                        hint="pull it first, or leave it out to use the local debootstrap base image")
+    source = _git("config", "--get", "remote.origin.url") or "https://github.com/inferctl/inferctl"
+    args = {"BASE_IMAGE": base_image, "VERSION": APP_VERSION, "REVISION": revision(),
+            "SOURCE": source, "EXTRAS": extras}
+    ensure(LOG.parent)
+    with tempfile.TemporaryDirectory(prefix="app-image-") as tmp:
+        context = _stage_context(Path(tmp) / "context", Path(extra_ca) if extra_ca else None)
+        cmd = [require("docker"), "build", "-t", tag, *[a for k, v in args.items() for a in ("--build-arg", f"{k}={v}")],
+               str(context)]
+        print(f"app image: building {tag} from {base_image} (log: {LOG})", flush=True)
+        with open(LOG, "w") as log:
+            code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                   env=dict(os.environ, DOCKER_BUILDKIT="0"))
+    if code != 0:
+        tail = " | ".join(LOG.read_text(errors="replace").strip().splitlines()[-4:])
+        hint = f"full log: {LOG}"
+        if "CERTIFICATE_VERIFY_FAILED" in LOG.read_text(errors="replace"):
+            hint = f"pip could not verify TLS: pass the CA your network needs (--extra-ca); {hint}"
+        raise UserError(f"docker build of {tag} failed (exit {code}): {tail}", hint=hint)
+    return inspect(tag)

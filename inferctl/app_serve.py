@@ -1,0 +1,61 @@
+"""Run the API locally with gunicorn on 127.0.0.1, with a per-machine API key."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+
+from .errors import UserError
+from .paths import CACHE_DIR, REPO, ensure
+
+KEY_FILE = CACHE_DIR / "dev-api-key"
+
+
+def dev_api_key() -> str:
+    """A random key made once per machine (mode 0600) for local serving."""
+    if not KEY_FILE.exists():
+        ensure(KEY_FILE.parent)
+        fd = os.open(KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(32) + "\n")
+    return KEY_FILE.read_text().strip()
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def gunicorn_env(port: int, workers: int, worker_class: str, **extra: str) -> dict[str, str]:
+    return dict(os.environ, BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers),
+                WORKER_CLASS=worker_class, API_KEYS_FILE=str(KEY_FILE), **extra)
+
+
+def gunicorn_cmd() -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "-c", "python:falcon_app.gunicorn_conf"]
+
+
+def run(port: int = 8000, workers: int = 2, worker_class: str = "asgi") -> None:
+    """Serve in the foreground until Ctrl-C."""
+    port, workers = int(port), int(workers)
+    if not port_free(port):
+        raise UserError(f"127.0.0.1:{port} is already in use", hint="pick another with --port")
+    dev_api_key()
+    print(f"serving on http://127.0.0.1:{port} ({workers} {worker_class} workers); API key in {KEY_FILE}\n"
+          f"try:\n  curl -s -H \"Authorization: Bearer $(cat {KEY_FILE})\" -H 'Content-Type: application/json' \\\n"
+          f"    -d '{{\"instances\": [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]}}' "
+          f"http://127.0.0.1:{port}/api/infer\n", flush=True)
+    try:
+        code = subprocess.call(gunicorn_cmd(), env=gunicorn_env(port, workers, worker_class), cwd=REPO)
+    except KeyboardInterrupt:
+        return
+    if code not in (0, -2):
+        raise UserError(f"gunicorn exited with code {code}", hint="see its log lines above")
