@@ -1,0 +1,108 @@
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = merge({ Project = var.project, ManagedBy = "terraform" }, var.tags)
+  }
+}
+
+# The channel parameter written by `invoke bake` (promoted by the nightly rebake);
+# read only when no AMI id is given.
+data "aws_ssm_parameter" "ami" {
+  count = var.ami_id == "" ? 1 : 0
+  name  = "/${var.project}/ami/latest"
+}
+
+locals {
+  ami_id      = var.ami_id != "" ? var.ami_id : data.aws_ssm_parameter.ami[0].insecure_value
+  fqdn        = var.domain != "" ? "${var.subdomain}.${var.domain}" : ""
+  image_repo  = var.image_repository != "" ? var.image_repository : module.registry.repository_url
+  tracked_ref = "${local.image_repo}:${var.image_tag}"
+
+  # The only thing a launch does: write these overrides of the baked defaults
+  # (/etc/inference/defaults.env). In fleet mode the ALB terminates TLS, so Caddy serves
+  # plain HTTP (DOMAIN empty).
+  inference_env = {
+    INFERENCE_IMAGE = local.tracked_ref
+    DOMAIN          = var.mode == "single" ? local.fqdn : ""
+    HEALTH_TIMEOUT  = tostring(var.health_timeout)
+    UPDATE_SCHEDULE = var.update_schedule
+  }
+  inference_env_file = join("", [for key in sort(keys(local.inference_env)) : format("%s=%s\n", key, strcontains(local.inference_env[key], " ") ? "\"${local.inference_env[key]}\"" : local.inference_env[key])])
+  user_data          = templatefile("${path.module}/templates/user-data.yaml.tftpl", { env_file = local.inference_env_file })
+
+  host_role_arn = one(concat(module.compute[*].role_arn, module.fleet[*].role_arn))
+  service_host  = one(concat(module.compute[*].public_ip, module.fleet[*].alb_dns_name))
+}
+
+module "network" {
+  source = "./modules/network"
+
+  name            = var.project
+  cidr            = var.vpc_cidr
+  az_count        = var.az_count
+  private_subnets = var.private_subnets
+}
+
+module "registry" {
+  source = "./modules/registry"
+
+  name                = var.repository_name
+  pull_principal_arns = [local.host_role_arn]
+  force_delete        = var.registry_force_delete
+  # The hosts track a moving tag (var.image_tag, "stable") whose digest the updater
+  # compares hourly, and promotion moves that tag: it cannot be immutable. What runs is
+  # pinned by digest on the host, never by tag.
+  image_tag_mutability = "MUTABLE"
+}
+
+module "compute" {
+  source = "./modules/compute"
+  count  = var.mode == "single" ? 1 : 0
+
+  name               = var.project
+  ami_id             = local.ami_id
+  instance_type      = var.instance_type
+  vpc_id             = module.network.vpc_id
+  subnet_id          = module.network.public_subnet_ids[0]
+  ingress_cidrs      = var.ingress_cidrs
+  root_volume_size   = var.root_volume_size
+  user_data          = local.user_data
+  repository_arn     = module.registry.repository_arn
+  log_retention_days = var.log_retention_days
+  app_image_digest   = var.app_image_digest
+}
+
+module "fleet" {
+  source = "./modules/fleet"
+  count  = var.mode == "fleet" ? 1 : 0
+
+  name                = var.project
+  ami_id              = local.ami_id
+  instance_type       = var.instance_type
+  vpc_id              = module.network.vpc_id
+  alb_subnet_ids      = module.network.public_subnet_ids
+  instance_subnet_ids = var.private_subnets ? module.network.private_subnet_ids : module.network.public_subnet_ids
+  ingress_cidrs       = var.ingress_cidrs
+  root_volume_size    = var.root_volume_size
+  user_data           = local.user_data
+  repository_arn      = module.registry.repository_arn
+  log_retention_days  = var.log_retention_days
+  app_image_digest    = var.app_image_digest
+  min_size            = var.fleet_min
+  max_size            = var.fleet_max
+  certificate_arn     = var.certificate_arn
+  domain_name         = local.fqdn
+  zone_name           = var.domain
+}
+
+module "dns" {
+  source = "./modules/dns"
+  count  = var.domain != "" ? 1 : 0
+
+  domain      = var.domain
+  record_name = var.subdomain
+  mode        = var.mode
+  ip_address  = one(module.compute[*].public_ip)
+  alias       = one([for fleet in module.fleet : { name = fleet.alb_dns_name, zone_id = fleet.alb_zone_id }])
+}

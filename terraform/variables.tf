@@ -1,0 +1,253 @@
+variable "project" {
+  description = "Name prefix of every resource; also names the channel SSM parameter /<project>/ami/latest."
+  type        = string
+  default     = "inference"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.project))
+    error_message = "project must be 3-32 characters: lowercase letters, digits and dashes, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region of every resource."
+  type        = string
+  default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like eu-west-1."
+  }
+}
+
+variable "mode" {
+  description = "single: one instance with an Elastic IP (Caddy terminates TLS); fleet: an Auto Scaling group behind an ALB with an ACM certificate."
+  type        = string
+  default     = "single"
+
+  validation {
+    condition     = contains(["single", "fleet"], var.mode)
+    error_message = "mode must be single or fleet."
+  }
+
+  validation {
+    condition     = var.mode == "single" || var.domain != "" || var.certificate_arn != ""
+    error_message = "fleet mode needs HTTPS on the ALB: set domain (a certificate is requested for <subdomain>.<domain>) or certificate_arn."
+  }
+
+  validation {
+    condition     = var.mode == "single" || var.az_count >= 2
+    error_message = "fleet mode needs az_count >= 2 (an ALB spans at least two availability zones)."
+  }
+}
+
+variable "ami_id" {
+  description = "The baked AMI to run; empty = read the channel parameter /<project>/ami/latest. A new AMI replaces the instance (single) or starts an instance refresh (fleet): that is the intended roll."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.ami_id == "" || can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must be an AMI id like ami-0123456789abcdef0 (or empty to use the channel parameter)."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR block of the VPC (a /16 to /24)."
+  type        = string
+  default     = "10.20.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vpc_cidr, 0)) && try(tonumber(split("/", var.vpc_cidr)[1]) >= 16 && tonumber(split("/", var.vpc_cidr)[1]) <= 24, false)
+    error_message = "vpc_cidr must be a valid IPv4 CIDR block between /16 and /24, e.g. 10.20.0.0/16."
+  }
+}
+
+variable "az_count" {
+  description = "Availability zones to spread subnets over (fleet mode needs at least 2 for the ALB)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.az_count >= 1 && var.az_count <= 6 && floor(var.az_count) == var.az_count
+    error_message = "az_count must be a whole number from 1 to 6."
+  }
+}
+
+variable "private_subnets" {
+  description = "Add private subnets and a NAT gateway (fleet instances then live there). Off by default: a NAT gateway costs ~$32/month plus traffic."
+  type        = bool
+  default     = false
+}
+
+variable "ingress_cidrs" {
+  description = "Who may reach the service on 80/443."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = length(var.ingress_cidrs) > 0 && alltrue([for cidr in var.ingress_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "ingress_cidrs must be a non-empty list of valid CIDR blocks, e.g. [\"203.0.113.0/24\"]."
+  }
+}
+
+variable "instance_type" {
+  description = "EC2 instance type of the service hosts."
+  type        = string
+  default     = "t3.small"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*[0-9][a-z0-9-]*\\.(nano|micro|small|medium|large|metal|[0-9]*xlarge)$", var.instance_type))
+    error_message = "instance_type must be an EC2 instance type like t3.small or m7g.2xlarge."
+  }
+}
+
+variable "root_volume_size" {
+  description = "Size in GiB of the encrypted gp3 root volume."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.root_volume_size >= 8 && var.root_volume_size <= 16384
+    error_message = "root_volume_size must be between 8 and 16384 GiB."
+  }
+}
+
+variable "fleet_min" {
+  description = "fleet: minimum (and initial) number of instances."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.fleet_min >= 1
+    error_message = "fleet_min must be at least 1."
+  }
+}
+
+variable "fleet_max" {
+  description = "fleet: maximum number of instances."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.fleet_max >= 1 && var.fleet_max >= var.fleet_min
+    error_message = "fleet_max must be at least 1 and not below fleet_min."
+  }
+}
+
+variable "certificate_arn" {
+  description = "fleet: an existing ACM certificate for the ALB; empty = request one for <subdomain>.<domain>, validated through DNS."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM certificate ARN (or empty)."
+  }
+}
+
+variable "domain" {
+  description = "An existing public Route 53 hosted zone (looked up, not created) to publish <subdomain>.<domain> in; empty = no DNS, plain HTTP on the instance address (single mode)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.domain == "" || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.domain))
+    error_message = "domain must be a DNS name like example.com (lowercase, no trailing dot), or empty."
+  }
+}
+
+variable "subdomain" {
+  description = "Record name inside the zone: the service answers on <subdomain>.<domain>."
+  type        = string
+  default     = "infer"
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]{1,63}$", var.subdomain))
+    error_message = "subdomain must be one DNS label (lowercase letters, digits, dashes)."
+  }
+}
+
+variable "repository_name" {
+  description = "Name of the ECR repository holding the app image."
+  type        = string
+  default     = "inference"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]+([._/-][a-z0-9]+)*$", var.repository_name))
+    error_message = "repository_name must be a valid ECR repository name (lowercase)."
+  }
+}
+
+variable "registry_force_delete" {
+  description = "Let destroy delete the ECR repository even when it still holds images."
+  type        = bool
+  default     = false
+}
+
+variable "image_repository" {
+  description = "Repository the hosts pull from; empty = the ECR repository created here. The local target sets its own registry."
+  type        = string
+  default     = ""
+}
+
+variable "image_tag" {
+  description = "The tag the hosts track; the on-host updater follows its digest."
+  type        = string
+  default     = "stable"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag))
+    error_message = "image_tag must be a valid image tag."
+  }
+}
+
+variable "app_image_digest" {
+  description = "Digest of the app image pushed by this deploy (recorded as a tag on the hosts; what runs is pinned on the host by the updater)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.app_image_digest == "" || can(regex("^sha256:[0-9a-f]{64}$", var.app_image_digest))
+    error_message = "app_image_digest must look like sha256:<64 hex digits> (or be empty)."
+  }
+}
+
+variable "update_schedule" {
+  description = "Cron schedule (5 fields) of the on-host updater."
+  type        = string
+  default     = "17 * * * *"
+
+  validation {
+    condition     = can(regex("^(\\S+\\s+){4}\\S+$", var.update_schedule))
+    error_message = "update_schedule must be a 5-field cron schedule."
+  }
+}
+
+variable "health_timeout" {
+  description = "Seconds a new container gets to become healthy before the updater rolls back."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.health_timeout >= 1
+    error_message = "health_timeout must be at least 1 second."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the hosts' CloudWatch log group."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ..., 365, ...)."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}
