@@ -1,0 +1,79 @@
+"""Where verify gets the service's API key: flag, environment, file, or the deployment itself.
+
+In order: --api-key, $INFERCTL_API_KEY, --api-key-file (first non-comment line), then the
+deployment's own copy: on AWS the SSM parameter /<project>/api-key (SecureString); on a local
+host the key file on the host (/etc/inference/api-keys, read through nsenter).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..config import Config
+from ..errors import UserError
+from .targets import Plan
+
+ENV = "INFERCTL_API_KEY"
+HOST_KEYS_FILE = "/etc/inference/api-keys"
+
+
+def parameter_name(project: str) -> str:
+    return f"/{project}/api-key"
+
+
+def _first_key(text: str) -> str | None:
+    return next((line.strip() for line in text.splitlines()
+                 if line.strip() and not line.lstrip().startswith("#")), None)
+
+
+def _from_local_host(plan: Plan) -> str | None:
+    from ..local.host import LocalHost
+
+    for url in plan.hosts:
+        if url.startswith("nspawn://"):
+            proc = LocalHost.load(url.removeprefix("nspawn://")).exec(["cat", HOST_KEYS_FILE], check=False)
+            key = _first_key(proc.stdout or "") if proc.returncode == 0 else None
+            if key:
+                return key
+    return None
+
+
+def _from_ssm(config: Config, ssm) -> str | None:
+    name = parameter_name(config.project.name)
+    try:
+        if ssm is None:
+            import boto3
+            ssm = boto3.client("ssm", region_name=config.aws.region)
+        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ParameterNotFound":
+            return None
+        raise UserError(f"cannot read SSM parameter {name}: {exc.response['Error']['Code']}") from None
+    except BotoCoreError:
+        return None  # no credentials or endpoint: fall through to the "no key" error
+
+
+def api_key(config: Config, plan: Plan, *, flag: str = "", file: str = "", ssm=None) -> str:
+    if flag:
+        return flag
+    if os.environ.get(ENV):
+        return os.environ[ENV]
+    if file:
+        try:
+            key = _first_key(Path(file).read_text())
+        except OSError as exc:
+            raise UserError(f"cannot read the API key file {file}: {exc.strerror}") from None
+        if not key:
+            raise UserError(f"the API key file {file} holds no key")
+        return key
+    key = _from_local_host(plan)
+    if key is None and any(url.startswith("ssm://") for url in plan.hosts):
+        key = _from_ssm(config, ssm)
+    if key:
+        return key
+    raise UserError(f"no API key to verify {plan.subject} with",
+                    hint=f"pass --api-key, set {ENV}, give --api-key-file, or store it in the SSM "
+                         f"parameter {parameter_name(config.project.name)}")

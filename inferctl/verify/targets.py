@@ -1,0 +1,154 @@
+"""What `verify --host X` means: the HTTP endpoints to check and the hosts to run the spec on.
+
+X may be
+- a URL: ``http(s)://name[:port]`` (just that endpoint; a local host's address also gets its spec),
+- a local host: ``nspawn://<machine>`` or a local host's name,
+- an EC2 instance id ``i-...`` (or ``ssm://i-...``), or a tag filter ``tag=Key:Value`` (every
+  running instance carrying it),
+- a DNS name: the endpoint ``http(s)://name``, and the spec on every running instance of the
+  project (tag Project=<name>): the single instance, or every instance of the fleet.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from ..config import DOMAIN_RE, Config
+from ..errors import UserError
+from ..local.host import LocalHost
+
+INSTANCE_RE = re.compile(r"^i-[0-9a-f]{8}([0-9a-f]{9})?$")
+TAG_RE = re.compile(r"^tag=([^:=]+):(.*)$")
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+RUNNING = {"Name": "instance-state-name", "Values": ["running"]}
+PROJECT_TAG = "Project"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str                    # http(s)://host[:port], no path
+    tls_host: str | None = None  # the domain whose certificate must be valid, when one is set
+
+
+@dataclass
+class Plan:
+    subject: str
+    endpoints: list[Endpoint] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)   # testinfra target URLs for the live spec
+
+
+def resolve(target: str, config: Config, ec2=None) -> Plan:
+    """Turn the --host argument into a Plan; ``ec2`` is a boto3 EC2 client (made on demand)."""
+    target = target.strip()
+    if not target:
+        raise UserError("empty --host", hint="give a URL, a DNS name, an instance id or tag=Key:Value")
+    if target.startswith(("http://", "https://")):
+        return _url(target, config)
+    if target.startswith("nspawn://"):
+        return _local(target.removeprefix("nspawn://").strip("/"))
+    if target in LocalHost.names():
+        return _local(target)
+    region = config.aws.region
+    if target.startswith("ssm://"):
+        parsed = urllib.parse.urlparse(target)
+        target = parsed.netloc
+        region = dict(urllib.parse.parse_qsl(parsed.query)).get("region", region)
+    if INSTANCE_RE.match(target):
+        return _instances(target, _describe(ec2, region, InstanceIds=[target]), region)
+    tag = TAG_RE.match(target)
+    if tag:
+        key, value = tag.groups()
+        found = _describe(ec2, region, Filters=[{"Name": f"tag:{key}", "Values": [value]}, RUNNING])
+        if not found:
+            raise UserError(f"no running instance in {region} has tag {key}={value}",
+                            hint="check the tag and [aws] region (aws ec2 describe-instances --filters ...)")
+        return _instances(target, found, region)
+    if target.startswith("i-"):
+        raise UserError(f"{target!r} is not a valid EC2 instance id", hint="ids look like i-0123456789abcdef0")
+    if HOSTNAME_RE.match(target) and "." in target:
+        return _dns_name(target, config, ec2, region)
+    raise UserError(f"cannot tell what {target!r} is",
+                    hint="give http(s)://..., a DNS name, nspawn://<machine>, i-<id> or tag=Key:Value")
+
+
+def _url(url: str, config: Config) -> Plan:
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        raise UserError(f"{url!r} has no host name")
+    base = f"{parts.scheme}://{parts.netloc}"
+    tls_host = parts.hostname if parts.scheme == "https" else _domain_of(parts.hostname, config)
+    plan = Plan(url, [Endpoint(base, tls_host)])
+    for name in LocalHost.names():
+        if LocalHost.load(name).address == parts.hostname:
+            plan.hosts.append(f"nspawn://{name}")
+    return plan
+
+
+def _domain_of(hostname: str, config: Config) -> str | None:
+    """The configured domain when the name is in it: its certificate must then be valid."""
+    if config.dns.domain and (hostname == config.dns.domain or hostname.endswith("." + config.dns.domain)):
+        return hostname
+    return None
+
+
+def _local(name: str) -> Plan:
+    if name not in LocalHost.names():
+        known = ", ".join(LocalHost.names()) or "none"
+        raise UserError(f"no local host named {name!r} (local hosts: {known})",
+                        hint="start one: invoke demo (or deploy --local)")
+    host = LocalHost.load(name)
+    if not host.address:
+        raise UserError(f"local host {name} has no address (not booted?)", hint="invoke demo or deploy --local")
+    return Plan(f"nspawn://{name}", [Endpoint(f"http://{host.address}")], [f"nspawn://{name}"])
+
+
+def _ec2(ec2, region: str):
+    if ec2 is not None:
+        return ec2
+    import boto3
+    return boto3.client("ec2", region_name=region)
+
+
+def _describe(ec2, region: str, **query) -> list[dict]:
+    try:
+        pages = _ec2(ec2, region).get_paginator("describe_instances").paginate(**query)
+        return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+    except NoCredentialsError:
+        raise UserError("no AWS credentials to look up instances",
+                        hint="configure a profile or role (aws configure, AWS_PROFILE), or give the URL") from None
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
+            raise UserError(f"instance {', '.join(query.get('InstanceIds', []))} not found in {region}",
+                            hint="check the id and [aws] region") from None
+        raise UserError(f"describe_instances failed: {code}: {exc.response['Error'].get('Message', '')}") from None
+    except BotoCoreError as exc:
+        raise UserError(f"cannot reach EC2 in {region}: {exc}") from None
+
+
+def _instances(subject: str, instances: list[dict], region: str) -> Plan:
+    plan = Plan(subject)
+    for inst in instances:
+        state = inst["State"]["Name"]
+        if state != "running":
+            raise UserError(f"instance {inst['InstanceId']} is {state}, not running",
+                            hint="start it, or verify another instance")
+        address = inst.get("PublicIpAddress") or inst.get("PrivateIpAddress")
+        if address:
+            plan.endpoints.append(Endpoint(f"http://{address}"))
+        plan.hosts.append(f"ssm://{inst['InstanceId']}?region={region}")
+    return plan
+
+
+def _dns_name(name: str, config: Config, ec2, region: str) -> Plan:
+    if not DOMAIN_RE.match(name.lower()) and not name.endswith(".amazonaws.com"):
+        raise UserError(f"{name!r} is not a DNS name")
+    tls_host = _domain_of(name, config)
+    scheme = "https" if tls_host else "http"
+    found = _describe(ec2, region, Filters=[{"Name": f"tag:{PROJECT_TAG}", "Values": [config.project.name]}, RUNNING])
+    hosts = [f"ssm://{i['InstanceId']}?region={region}" for i in found]
+    return Plan(name, [Endpoint(f"{scheme}://{name}", tls_host)], hosts)
