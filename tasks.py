@@ -69,9 +69,30 @@ local.add_task(moto_start)
 local.add_task(moto_stop)
 
 
+# --- verify + rebake: prove a live deployment, keep the image fresh --------------------
+@task(help={"host": "URL, DNS name, instance id, tag=Key:Value or nspawn://NAME (default: the "
+                    "local host, or the service's DNS name / Project tag on AWS)",
+            "api_key": "the service's API key (default: $INFERCTL_API_KEY, --api-key-file, the host's "
+                       "own key locally, SSM /<project>/api-key on AWS)",
+            "api_key_file": "file whose first line is the API key", "no_spec": "HTTP checks only",
+            "samples": "inference requests timed for p50/max", "timeout": "seconds per request",
+            "ca_file": "extra CA (PEM) to trust for the TLS check", "report": "JSON report path"})
+@clean_errors
+def verify(c, host="", api_key="", api_key_file="", no_spec=False, samples=5, timeout=10, ca_file="",
+           report=""):
+    """Verify a live deployment: HTTP checks + the image's testinfra suite; non-zero exit on any failure."""
+    from inferctl import config, verify as checks
+    cfg = config.load()
+    result = checks.run(host or checks.default_target(cfg), cfg, api_key=api_key, api_key_file=api_key_file,
+                        with_spec=not no_spec, samples=int(samples), timeout=float(timeout),
+                        ca_file=ca_file or None, report_path=report or None)
+    raise Exit(code=result.exit_code())
+
+
 # --- top-level verbs -------------------------------------------------------------------
 
 
 ns = Collection(test)
 ns.add_collection(app)
 ns.add_collection(local)
+ns.add_task(verify)
