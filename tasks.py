@@ -69,6 +69,82 @@ local.add_task(moto_start)
 local.add_task(moto_stop)
 
 
+@task(help={"name": "host (machine) name", "image": "rootfs tarball to boot (a local AMI); default: bare Debian 12",
+            "bare": "boot only: no recipe (what `bake --local` starts from)",
+            "cleanup": "also run the recipe's cleanup and check, then reboot (a live host)"})
+@clean_errors
+def host_up(c, name="inferctl-host", image="", bare=False, cleanup=False):
+    """Boot a local systemd host (nspawn) and, unless --bare or --image, provision it with the recipe."""
+    from inferctl import config
+    from inferctl.local import host, provision
+    h = host.LocalHost.create(name, image or None)
+    print(f"{name}: booted in {h.boot():.1f}s at {h.address}")
+    if not (bare or image):
+        tracked, pin = provision.publish_app(config.load())
+        provision.provision(h, tracked, pin, cleanup=cleanup)
+        if cleanup:
+            print(f"{name}: rebooted in {h.restart():.1f}s")
+    print(f"{name}: up. http://{h.address}/health  shell: invoke local.host-shell --name {name}"
+          f"  ssh: ssh -i {h.key_path} {host.BOOTSTRAP_USER}@{h.address}")
+
+
+@task(help={"name": "host name", "all": "every local host, the registry and the network"})
+@clean_errors
+def host_down(c, name="inferctl-host", all=False):
+    """Stop and remove a local host (process, namespace, disk); --all also the registry and network."""
+    from inferctl.local import host, netns, registry
+    for each in host.LocalHost.names() if all else [name]:
+        print(f"{each}: {'removed' if host.down(each) else 'not found'}")
+    if all:
+        registry.stop()
+        netns.teardown()
+
+
+@task(help={"name": "host name", "command": "run this instead of an interactive shell"})
+@clean_errors
+def host_shell(c, name="inferctl-host", command=""):
+    """A root shell (or one command) inside a local host, through nsenter (no sshd needed)."""
+    import subprocess
+    from inferctl.local import host
+    h = host.LocalHost.load(name)
+    argv = ["sh", "-c", command] if command else ["bash", "-l"]
+    raise Exit(code=subprocess.call(["nsenter", "-t", str(h.leader()), "-a", "--", "env", "-i",
+                                     f"PATH={host.GUEST_PATH}", "HOME=/root", "TERM=xterm", *argv]))
+
+
+@task(help={"target": "host URL: nspawn://NAME, ssh://user@host, ssm://i-...", "phase": "bake or live",
+            "report": "JUnit XML path"})
+@clean_errors
+def host_spec(c, target="nspawn://inferctl-host", phase="live", report="build/host-spec.xml"):
+    """Run the image's testinfra suite (image/spec) against a host."""
+    from inferctl.spec_hosts import run_spec
+    result = run_spec(target, phase, report)
+    print(result.summary())
+    if not result.passed:
+        raise Exit(code=1)
+
+
+@task
+@clean_errors
+def registry_start(c):
+    """Start the local registry (docker-registry on 10.99.0.1:5000, the stand-in for ECR)."""
+    from inferctl.local import registry
+    registry.start()
+    print(f"registry up at {registry.ADDRESS}")
+
+
+@task
+@clean_errors
+def registry_stop(c):
+    """Stop the local registry."""
+    from inferctl.local import registry
+    registry.stop()
+
+
+for _t in (host_up, host_down, host_shell, host_spec, registry_start, registry_stop):
+    local.add_task(_t)
+
+
 # --- verify + rebake: prove a live deployment, keep the image fresh --------------------
 @task(help={"host": "URL, DNS name, instance id, tag=Key:Value or nspawn://NAME (default: the "
                     "local host, or the service's DNS name / Project tag on AWS)",

@@ -28,6 +28,9 @@ with open("/var/lib/inference/state.json.tmp", "w") as out:
 os.replace("/var/lib/inference/state.json.tmp", "/var/lib/inference/state.json")
 PY
 
+systemctl enable inference-api-keys.service
+systemctl start inference-api-keys.service
+
 # Exactly the active slot is enabled: a boot starts it, and only it.
 systemctl disable --now inference@green.service 2>/dev/null || true
 systemctl enable "inference@${SLOT}.service"

@@ -22,14 +22,18 @@ for user in root $BOOTSTRAP_USERS; do
   rm -f "$home/.ssh/authorized_keys" "$home/.bash_history"
 done
 
+log "emptying the API keys: each instance makes or gets its own"
+truncate -s 0 /etc/inference/api-keys
+
 log "removing apt lists, caches and logs"
 apt-get clean
 rm -rf /var/lib/apt/lists/*
 find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \) -delete
 find /var/log -type f -name '*.log' -exec truncate -s 0 {} +
 truncate -s 0 /var/log/wtmp /var/log/btmp /var/log/lastlog 2>/dev/null || true
+# Archive the active journal files, then drop every archive (what built this image).
 journalctl --rotate --quiet
-journalctl --vacuum-time=1s --quiet
+find /var/log/journal -type f \( -name '*@*.journal' -o -name '*.journal~' \) -delete
 
 # What this image is and when it was cleaned: a booted host proves its machine-id is its own
 # (written after cleaned_at), and the spec knows whose SSH access had to go.

@@ -41,6 +41,12 @@ def _seconds(value: str) -> float:
     return sum(float(n) * units[u] for n, u in re.findall(r"([\d.]+)(us|ms|min|s|h)", value))
 
 
+def test_api_key_configured(host):
+    assert host.service("inference-api-keys.service").is_enabled
+    keys = host.file("/etc/inference/api-keys")
+    assert keys.exists and keys.size > 0, "no API key: the app refuses to start without one"
+
+
 def test_inference_unit_ordering(host, slot):
     props = _props(host, f"inference@{slot}.service", "After", "Wants", "Requires")
     for dep in ("network-online.target", "docker.service"):
