@@ -36,12 +36,11 @@ def run(target: str, config: Config, *, api_key: str = "", api_key_file: str = "
     report_path = Path(report_path or DEFAULT_REPORT)
     plan = targets.resolve(target, config, ec2=ec2)
     report = Report(plan.subject)
-    if plan.endpoints:
-        opts = checks.Options(api_key=keys.api_key(config, plan, flag=api_key, file=api_key_file, ssm=ssm),
-                              known=known.load(), timeout=timeout, samples=samples, ca_file=ca_file)
-        for endpoint in plan.endpoints:
-            say(f"verify: HTTP checks of {endpoint.url}")
-            checks.run(report, endpoint.url, opts, tls_host=endpoint.tls_host)
+    for endpoint in plan.endpoints:
+        say(f"verify: HTTP checks of {endpoint.url}")
+        key = keys.api_key(config, endpoint, flag=api_key, file=api_key_file, ssm=ssm)
+        opts = checks.Options(api_key=key, known=known.load(), timeout=timeout, samples=samples, ca_file=ca_file)
+        checks.run(report, endpoint.url, opts, tls_host=endpoint.tls_host)
     if with_spec:
         for host in plan.hosts:
             say(f"verify: testinfra live suite on {host}")

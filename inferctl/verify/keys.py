@@ -1,8 +1,9 @@
 """Where verify gets the service's API key: flag, environment, file, or the deployment itself.
 
-In order: --api-key, $INFERCTL_API_KEY, --api-key-file (first non-comment line), then the
-deployment's own copy: on AWS the SSM parameter /<project>/api-key (SecureString); on a local
-host the key file on the host (/etc/inference/api-keys, read through nsenter).
+In order: --api-key, $INFERCTL_API_KEY, --api-key-file (first non-comment line), the SSM
+parameter /<project>/api-key (SecureString) when the endpoint is on AWS, then the key file of
+the host behind the endpoint (/etc/inference/api-keys; a host makes its own key at first boot),
+read as root over the spec channel (SSM Run Command on AWS, nsenter locally): no SSH.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..config import Config
 from ..errors import UserError
-from .targets import Plan
+from .targets import Endpoint
 
 ENV = "INFERCTL_API_KEY"
 HOST_KEYS_FILE = "/etc/inference/api-keys"
@@ -29,16 +30,11 @@ def _first_key(text: str) -> str | None:
                  if line.strip() and not line.lstrip().startswith("#")), None)
 
 
-def _from_local_host(plan: Plan) -> str | None:
-    from ..local.host import LocalHost
+def _from_host(url: str) -> str | None:
+    from .. import spec_hosts
 
-    for url in plan.hosts:
-        if url.startswith("nspawn://"):
-            proc = LocalHost.load(url.removeprefix("nspawn://")).exec(["cat", HOST_KEYS_FILE], check=False)
-            key = _first_key(proc.stdout or "") if proc.returncode == 0 else None
-            if key:
-                return key
-    return None
+    result = spec_hosts.host(url).run("cat %s", HOST_KEYS_FILE)
+    return _first_key(result.stdout) if result.rc == 0 else None
 
 
 def _from_ssm(config: Config, ssm) -> str | None:
@@ -56,7 +52,7 @@ def _from_ssm(config: Config, ssm) -> str | None:
         return None  # no credentials or endpoint: fall through to the "no key" error
 
 
-def api_key(config: Config, plan: Plan, *, flag: str = "", file: str = "", ssm=None) -> str:
+def api_key(config: Config, endpoint: Endpoint, *, flag: str = "", file: str = "", ssm=None) -> str:
     if flag:
         return flag
     if os.environ.get(ENV):
@@ -69,11 +65,13 @@ def api_key(config: Config, plan: Plan, *, flag: str = "", file: str = "", ssm=N
         if not key:
             raise UserError(f"the API key file {file} holds no key")
         return key
-    key = _from_local_host(plan)
-    if key is None and any(url.startswith("ssm://") for url in plan.hosts):
+    key = None
+    if endpoint.host and endpoint.host.startswith("ssm://"):
         key = _from_ssm(config, ssm)
+    if key is None and endpoint.host:
+        key = _from_host(endpoint.host)
     if key:
         return key
-    raise UserError(f"no API key to verify {plan.subject} with",
+    raise UserError(f"no API key to verify {endpoint.url} with",
                     hint=f"pass --api-key, set {ENV}, give --api-key-file, or store it in the SSM "
                          f"parameter {parameter_name(config.project.name)}")

@@ -32,6 +32,7 @@ PROJECT_TAG = "Project"
 class Endpoint:
     url: str                    # http(s)://host[:port], no path
     tls_host: str | None = None  # the domain whose certificate must be valid, when one is set
+    host: str | None = None      # spec URL of a host behind it (where its API key can be read)
 
 
 @dataclass
@@ -81,11 +82,8 @@ def _url(url: str, config: Config) -> Plan:
         raise UserError(f"{url!r} has no host name")
     base = f"{parts.scheme}://{parts.netloc}"
     tls_host = parts.hostname if parts.scheme == "https" else _domain_of(parts.hostname, config)
-    plan = Plan(url, [Endpoint(base, tls_host)])
-    for name in LocalHost.names():
-        if LocalHost.load(name).address == parts.hostname:
-            plan.hosts.append(f"nspawn://{name}")
-    return plan
+    hosts = [f"nspawn://{name}" for name in LocalHost.names() if LocalHost.load(name).address == parts.hostname]
+    return Plan(url, [Endpoint(base, tls_host, hosts[0] if hosts else None)], hosts)
 
 
 def _domain_of(hostname: str, config: Config) -> str | None:
@@ -103,7 +101,8 @@ def _local(name: str) -> Plan:
     host = LocalHost.load(name)
     if not host.address:
         raise UserError(f"local host {name} has no address (not booted?)", hint="invoke demo or deploy --local")
-    return Plan(f"nspawn://{name}", [Endpoint(f"http://{host.address}")], [f"nspawn://{name}"])
+    url = f"nspawn://{name}"
+    return Plan(url, [Endpoint(f"http://{host.address}", host=url)], [url])
 
 
 def _ec2(ec2, region: str):
@@ -137,10 +136,11 @@ def _instances(subject: str, instances: list[dict], region: str) -> Plan:
         if state != "running":
             raise UserError(f"instance {inst['InstanceId']} is {state}, not running",
                             hint="start it, or verify another instance")
+        url = f"ssm://{inst['InstanceId']}?region={region}"
         address = inst.get("PublicIpAddress") or inst.get("PrivateIpAddress")
         if address:
-            plan.endpoints.append(Endpoint(f"http://{address}"))
-        plan.hosts.append(f"ssm://{inst['InstanceId']}?region={region}")
+            plan.endpoints.append(Endpoint(f"http://{address}", host=url))
+        plan.hosts.append(url)
     return plan
 
 
@@ -151,4 +151,4 @@ def _dns_name(name: str, config: Config, ec2, region: str) -> Plan:
     scheme = "https" if tls_host else "http"
     found = _describe(ec2, region, Filters=[{"Name": f"tag:{PROJECT_TAG}", "Values": [config.project.name]}, RUNNING])
     hosts = [f"ssm://{i['InstanceId']}?region={region}" for i in found]
-    return Plan(name, [Endpoint(f"{scheme}://{name}", tls_host)], hosts)
+    return Plan(name, [Endpoint(f"{scheme}://{name}", tls_host, hosts[0] if hosts else None)], hosts)

@@ -36,8 +36,9 @@ def test_instance_id_gives_its_address_and_an_ssm_spec_target(ec2):
     plan = targets.resolve(inst["InstanceId"], Config(), ec2=ec2)
     described = ec2.describe_instances(InstanceIds=[inst["InstanceId"]])["Reservations"][0]["Instances"][0]
     address = described.get("PublicIpAddress") or described["PrivateIpAddress"]
-    assert plan.endpoints == [targets.Endpoint(f"http://{address}")]
-    assert plan.hosts == [f"ssm://{inst['InstanceId']}?region={REGION}"]
+    url = f"ssm://{inst['InstanceId']}?region={REGION}"
+    assert plan.endpoints == [targets.Endpoint(f"http://{address}", host=url)]
+    assert plan.hosts == [url]
 
 
 def test_unknown_instance_id_is_a_clear_error(ec2):
@@ -70,7 +71,7 @@ def test_dns_name_in_the_domain_is_https_with_every_project_instance(ec2):
     _launch(ec2, {"Project": "other"})
     config = Config(dns=Dns(domain="example.com"))
     plan = targets.resolve("infer.example.com", config, ec2=ec2)
-    assert plan.endpoints == [targets.Endpoint("https://infer.example.com", "infer.example.com")]
+    assert plan.endpoints == [targets.Endpoint("https://infer.example.com", "infer.example.com", plan.hosts[0])]
     assert sorted(plan.hosts) == sorted(f"ssm://{i['InstanceId']}?region={REGION}" for i in fleet)
 
 
@@ -94,7 +95,8 @@ def test_url_of_a_local_host_also_runs_its_spec(monkeypatch):
     plan = targets.resolve("http://10.99.0.2", Config())
     assert plan.hosts == ["nspawn://demo"]
     plan = targets.resolve("nspawn://demo", Config())
-    assert plan.endpoints == [targets.Endpoint("http://10.99.0.2")] and plan.hosts == ["nspawn://demo"]
+    assert plan.endpoints == [targets.Endpoint("http://10.99.0.2", host="nspawn://demo")]
+    assert plan.hosts == ["nspawn://demo"]
 
 
 @pytest.mark.parametrize("bad, message", [

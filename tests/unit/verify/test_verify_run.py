@@ -83,19 +83,19 @@ def test_run_fails_on_a_wrong_key(real_app, tmp_path):
 
 
 def test_key_sources(tmp_path, monkeypatch):
-    plan = targets.Plan("x", hosts=[])
+    endpoint = targets.Endpoint("http://x")
     monkeypatch.delenv(keys.ENV, raising=False)
-    assert keys.api_key(Config(), plan, flag="from-flag") == "from-flag"
+    assert keys.api_key(Config(), endpoint, flag="from-flag") == "from-flag"
     (tmp_path / "k").write_text("# comment\n\n  from-file  \nsecond\n")
-    assert keys.api_key(Config(), plan, file=str(tmp_path / "k")) == "from-file"
+    assert keys.api_key(Config(), endpoint, file=str(tmp_path / "k")) == "from-file"
     monkeypatch.setenv(keys.ENV, "from-env")
-    assert keys.api_key(Config(), plan, file=str(tmp_path / "k")) == "from-env"
+    assert keys.api_key(Config(), endpoint, file=str(tmp_path / "k")) == "from-env"
     monkeypatch.delenv(keys.ENV)
-    with pytest.raises(UserError, match="no API key to verify x") as err:
-        keys.api_key(Config(), plan)
+    with pytest.raises(UserError, match="no API key to verify http://x") as err:
+        keys.api_key(Config(), endpoint)
     assert "/inference/api-key" in err.value.hint
     with pytest.raises(UserError, match="cannot read the API key file"):
-        keys.api_key(Config(), plan, file=str(tmp_path / "missing"))
+        keys.api_key(Config(), endpoint, file=str(tmp_path / "missing"))
 
 
 def test_key_from_the_ssm_parameter(monkeypatch):
@@ -108,5 +108,16 @@ def test_key_from_the_ssm_parameter(monkeypatch):
     with mock_aws():
         ssm = boto3.client("ssm", region_name="eu-west-1")
         ssm.put_parameter(Name="/inference/api-key", Value="from-ssm-0123456789", Type="SecureString")
-        plan = targets.Plan("x", hosts=["ssm://i-1?region=eu-west-1"])
-        assert keys.api_key(Config(), plan, ssm=ssm) == "from-ssm-0123456789"
+        endpoint = targets.Endpoint("http://x", host="ssm://i-1?region=eu-west-1")
+        assert keys.api_key(Config(), endpoint, ssm=ssm) == "from-ssm-0123456789"
+
+
+def test_key_read_from_the_host_behind_the_endpoint(tmp_path, monkeypatch):
+    """Through the spec channel (here testinfra's local:// backend), as the host made it at first boot."""
+    monkeypatch.delenv(keys.ENV, raising=False)
+    (tmp_path / "api-keys").write_text("host-made-key-0123456789\n")
+    monkeypatch.setattr(keys, "HOST_KEYS_FILE", str(tmp_path / "api-keys"))
+    assert keys.api_key(Config(), targets.Endpoint("http://x", host="local://")) == "host-made-key-0123456789"
+    monkeypatch.setattr(keys, "HOST_KEYS_FILE", str(tmp_path / "missing"))
+    with pytest.raises(UserError, match="no API key"):
+        keys.api_key(Config(), targets.Endpoint("http://x", host="local://"))
