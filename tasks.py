@@ -165,6 +165,39 @@ def verify(c, host="", api_key="", api_key_file="", no_spec=False, samples=5, ti
     raise Exit(code=result.exit_code())
 
 
+# --- bake: the AMI (packer/, image/) and its bookkeeping -------------------------------
+@task(help={"local": "bake a local AMI: Packer (null source) over SSH on a bare local host, registered in "
+                     "the local moto server (no AWS)",
+            "release": "refuse a dirty git tree", "if_changed": "bake only if the source image, the recipe "
+            "or the app digest changed since the newest baked AMI (nightly rebake)"})
+@clean_errors
+def bake(c, local=False, release=False, if_changed=False):
+    """Bake the AMI (tested by the image's testinfra suite); prints its id, writes /<project>/ami/candidate."""
+    from inferctl import config
+    from inferctl.bake import front
+    front.bake(config.load(), local=local, release=release, if_changed=if_changed)
+
+
+@task(help={"verified": "confirm the candidate passed `invoke verify` (required)",
+            "ami": "AMI id to promote (default: the candidate)", "local": "the local moto server"})
+@clean_errors
+def promote(c, verified=False, ami="", local=False):
+    """Point /<project>/ami/latest at the candidate AMI, only after verification passed."""
+    from inferctl import config
+    from inferctl.bake import front
+    front.promote(config.load(), local=local, verified=verified, ami=ami)
+
+
+@task(help={"apply": "really deregister and delete (default: dry run)",
+            "keep": "newest AMIs to keep (default: [image] keep_amis)", "local": "the local moto server"})
+@clean_errors
+def prune(c, apply=False, keep=0, local=False):
+    """Deregister old baked AMIs AND delete their snapshots; never one in use. Dry run unless --apply."""
+    from inferctl import config
+    from inferctl.bake import front
+    front.prune(config.load(), local=local, apply=apply, keep=int(keep))
+
+
 # --- top-level verbs -------------------------------------------------------------------
 
 
@@ -172,3 +205,5 @@ ns = Collection(test)
 ns.add_collection(app)
 ns.add_collection(local)
 ns.add_task(verify)
+for _t in (bake, promote, prune):
+    ns.add_task(_t)

@@ -198,9 +198,9 @@ def _launch_template_versions(ec2, template_id: str) -> list[dict]:
             return versions
 
 
-def prune_plan(ec2, ssm, project: str, keep: int) -> PrunePlan:
+def prune_plan(ec2, ssm, project: str, keep: int, also_in_use: dict[str, str] | None = None) -> PrunePlan:
     plan = PrunePlan()
-    used = amis_in_use(ec2, ssm, project)
+    used = {**(also_in_use or {}), **amis_in_use(ec2, ssm, project)}
     for index, image in enumerate(baked_amis(ec2, project)):
         ami = image["ImageId"]
         if index < keep:
@@ -212,13 +212,15 @@ def prune_plan(ec2, ssm, project: str, keep: int) -> PrunePlan:
     return plan
 
 
-def prune(ec2, ssm, project: str, keep: int, *, apply: bool = False,
-          say: Callable[[str], None] = print) -> PrunePlan:
+def prune(ec2, ssm, project: str, keep: int, *, apply: bool = False, say: Callable[[str], None] = print,
+          also_in_use: dict[str, str] | None = None,
+          on_deleted: Callable[[str], None] | None = None) -> PrunePlan:
     """Keep the newest `keep` AMIs and every AMI in use; deregister the rest AND delete their snapshots.
 
-    Dry-run unless `apply`: prints what would go.
+    Dry-run unless `apply`: prints what would go. `also_in_use` protects more AMIs (id -> why);
+    `on_deleted(ami)` removes what else belongs to a deleted AMI (the local target's tarball).
     """
-    plan = prune_plan(ec2, ssm, project, keep)
+    plan = prune_plan(ec2, ssm, project, keep, also_in_use)
     for line in plan.lines():
         say(line)
     if not plan.delete:
@@ -230,5 +232,7 @@ def prune(ec2, ssm, project: str, keep: int, *, apply: bool = False,
             ec2.deregister_image(ImageId=ami)
             for snapshot in snapshots:
                 ec2.delete_snapshot(SnapshotId=snapshot)
+            if on_deleted:
+                on_deleted(ami)
             say(f"prune: deleted {ami} and {len(snapshots)} snapshot(s)")
     return plan

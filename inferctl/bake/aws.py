@@ -20,12 +20,30 @@ def build_stamp() -> tuple[str, str]:
     return now.isoformat(timespec="seconds").replace("+00:00", "Z"), now.strftime("%Y%m%d%H%M%S")
 
 
-def bake(config, *, release: bool = False, say=print) -> str:
-    """Bake an AMI on AWS; return its id. Nothing is created before every check has passed."""
+def changed(ec2, project: str, wanted: dict[str, str], say=print) -> bool:
+    reasons = amis.rebake_reasons(ec2, project, wanted)
+    for reason in reasons:
+        say(f"bake: {reason}")
+    if not reasons:
+        say("bake: nothing changed since the newest baked AMI; not baking")
+    return bool(reasons)
+
+
+def bake(config, *, release: bool = False, if_changed: bool = False, say=print) -> str | None:
+    """Bake an AMI on AWS; return its id. Nothing is created before every check has passed.
+
+    With `if_changed`, bake only when the source AMI, the recipe or the app digest differ from
+    the newest baked AMI's tags (the nightly rebake); returns None otherwise.
+    """
     found = packer.version()
     legacy = not packer.is_modern(found)
     require("session-manager-plugin")
     checked = preflight.check(config, release=release, repo=REPO)
+    if if_changed:
+        wanted = {amis.TAG_SOURCE_AMI: checked.source_ami["ImageId"], amis.TAG_RECIPE_HASH: recipe.recipe_hash(),
+                  amis.TAG_APP_DIGEST: checked.app_digest}
+        if not changed(checked.session.client("ec2"), config.project.name, wanted, say):
+            return None
     build_time, stamp = build_stamp()
     image = config.image
     tags = amis.baked_tags(project=config.project.name, source_ami=checked.source_ami["ImageId"],
