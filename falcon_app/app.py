@@ -15,8 +15,8 @@ from .model import Predictor
 from .settings import Settings
 
 
-def _too_large(limit: int) -> falcon.HTTPPayloadTooLarge:
-    return falcon.HTTPPayloadTooLarge(description=f"request body is larger than {limit} bytes")
+def _too_large(limit: int) -> falcon.HTTPContentTooLarge:
+    return falcon.HTTPContentTooLarge(description=f"request body is larger than {limit} bytes")
 
 
 def _check_length(req, limit: int) -> None:
@@ -28,7 +28,10 @@ def _wsgi_body(responder, limit: int):
     @functools.wraps(responder)
     def on_post(req, resp, **params):
         _check_length(req, limit)
-        body = req.bounded_stream.read(limit + 1)
+        # bounded_stream reads nothing without a Content-Length; a chunked body is read
+        # from the server's own stream (gunicorn de-chunks it), still at most limit + 1.
+        stream = req.bounded_stream if req.content_length is not None else req.stream
+        body = stream.read(limit + 1)
         if len(body) > limit:
             raise _too_large(limit)
         responder(req, resp, body=body, **params)

@@ -7,6 +7,11 @@ import secrets
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from .errors import UserError
 from .paths import CACHE_DIR, REPO, ensure
@@ -34,13 +39,62 @@ def port_free(port: int) -> bool:
     return True
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def gunicorn_env(port: int, workers: int, worker_class: str, **extra: str) -> dict[str, str]:
-    return dict(os.environ, BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers),
-                WORKER_CLASS=worker_class, API_KEYS_FILE=str(KEY_FILE), **extra)
+    env = dict(os.environ, BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers), WORKER_CLASS=worker_class)
+    if "API_KEYS" not in extra and "ALLOW_ANONYMOUS" not in extra:
+        env["API_KEYS_FILE"] = str(KEY_FILE)
+    env.update(extra)
+    return env
 
 
 def gunicorn_cmd() -> list[str]:
     return [sys.executable, "-m", "gunicorn", "-c", "python:falcon_app.gunicorn_conf"]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise UserError(f"gunicorn exited with code {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise UserError(f"{url}/health did not answer within {timeout:.0f}s")
+
+
+@contextmanager
+def running(workers: int = 2, worker_class: str = "asgi", log: Path | None = None,
+            port: int | None = None, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """gunicorn on a free 127.0.0.1 port until the block ends: yields (base url, process)."""
+    port = port or free_port()
+    if "API_KEYS" not in env and "ALLOW_ANONYMOUS" not in env:
+        dev_api_key()
+    out = open(log, "wb") if log else subprocess.DEVNULL
+    proc = subprocess.Popen(gunicorn_cmd(), env=gunicorn_env(port, workers, worker_class, **env), cwd=REPO,
+                            stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if log:
+            out.close()
 
 
 def run(port: int = 8000, workers: int = 2, worker_class: str = "asgi") -> None:

@@ -1,0 +1,115 @@
+"""The app image, built here on the local base image and run as production runs it:
+read-only root fs (tmpfs /tmp only), --cap-drop ALL, no-new-privileges, non-root,
+the API keys file mounted read-only. Containers are removed even when a test fails;
+the daemon is stopped if this module started it and nothing else runs on it."""
+
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+from inferctl import app_image
+from inferctl.local import docker
+
+TAG = "inference:container-test"
+KEY = "container-test-key-0123456789"
+UID = 10001
+
+
+def sh(*args, check=True):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
+@pytest.fixture(scope="module")
+def image():
+    started = docker.ensure_daemon()
+    try:
+        yield app_image.build(tag=TAG, extra_ca=app_image.host_ca_bundle())
+    finally:
+        sh("image", "rm", TAG, check=False)
+        if started and not docker.running_containers():
+            docker.stop_daemon()
+
+
+@pytest.fixture(scope="module")
+def container(image, tmp_path_factory):
+    keys = tmp_path_factory.mktemp("keys") / "api-keys"
+    keys.write_text(f"# one key per line\n{KEY}\n")
+    os.chown(keys, 0, UID)            # as on the host: root:<app group> 0640
+    keys.chmod(0o640)
+    name = f"inference-test-{uuid.uuid4().hex[:8]}"
+    try:
+        sh("run", "-d", "--name", name, "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+           "--security-opt", "no-new-privileges", "-e", "API_KEYS_FILE=/etc/inference/api-keys",
+           "-v", f"{keys}:/etc/inference/api-keys:ro", "-p", "127.0.0.1::8000", image.ref)
+        port = sh("port", name, "8000/tcp").stdout.split(":")[-1].strip()
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"container never answered /health; logs: {sh('logs', name, check=False).stdout[-2000:]}")
+            time.sleep(0.2)
+        yield name, url
+    finally:
+        sh("rm", "-f", name, check=False)
+
+
+def test_health_and_infer(container):
+    name, url = container
+    assert requests.get(f"{url}/health", timeout=5).json() == {"status": "ok"}
+    reply = requests.post(f"{url}/api/infer", json={"instances": [[6.3, 3.3, 6.0, 2.5], [5.1, 3.5, 1.4, 0.2]]},
+                          headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
+    assert reply.status_code == 200
+    assert [p["label"] for p in reply.json()["predictions"]] == ["virginica", "setosa"]
+    assert requests.post(f"{url}/api/infer", json={"instances": [[1, 2, 3, 4]]}, timeout=5).status_code == 401
+
+
+def test_runs_as_non_root_without_privileges(container):
+    name, _ = container
+    assert sh("exec", name, "id", "-u").stdout.strip() == str(UID)
+    status = sh("exec", name, "cat", "/proc/1/status").stdout
+    caps = {line.split(":")[0]: line.split()[1] for line in status.splitlines() if line.startswith("Cap")}
+    assert int(caps["CapEff"], 16) == 0 and int(caps["CapBnd"], 16) == 0
+    assert "NoNewPrivs:\t1" in status
+
+
+def test_root_filesystem_is_read_only(container):
+    name, _ = container
+    denied = sh("exec", name, "touch", "/app/probe", check=False)
+    assert denied.returncode != 0 and "Read-only file system" in denied.stderr
+    assert sh("exec", name, "touch", "/tmp/probe", check=False).returncode == 0
+
+
+def test_docker_healthcheck_turns_healthy(container):
+    name, _ = container
+    deadline = time.monotonic() + 45
+    while (status := sh("inspect", "--format", "{{.State.Health.Status}}", name).stdout.strip()) != "healthy":
+        assert status == "starting" and time.monotonic() < deadline, status
+        time.sleep(1)
+
+
+def test_image_metadata_and_size(image):
+    config = json.loads(sh("image", "inspect", image.ref).stdout)[0]["Config"]
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.version"] == "1.0.0"
+    assert labels["org.opencontainers.image.revision"].startswith(app_image.revision()[:40])
+    assert labels["org.opencontainers.image.source"]
+    assert config["User"] == f"{UID}:{UID}" and "8000/tcp" in config["ExposedPorts"]
+    assert config["Healthcheck"]["Test"][0] == "CMD"
+    assert image.id.startswith("sha256:") and image.size < 200e6
+
+
+def test_no_build_tools_or_build_secrets_in_the_final_image(image):
+    found = sh("run", "--rm", "--network", "none", "--entrypoint", "sh", image.ref, "-c",
+               "ls /opt/venv/bin/pip* /usr/bin/gcc /usr/bin/cc 2>/dev/null; "
+               "find / -xdev \\( -name extra-ca.pem -o -name ca-bundle.pem \\) 2>/dev/null; true").stdout
+    assert found.strip() == ""

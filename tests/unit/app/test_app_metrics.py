@@ -1,0 +1,66 @@
+"""/metrics: Prometheus text with counts and a latency histogram by route and status."""
+
+import re
+
+from falcon_app.metrics import BUCKETS, Metrics
+
+from conftest import AUTH, infer
+
+LINE = re.compile(r'^([a-z_]+)\{([^}]*)\} (\S+)$')
+
+
+def parse(text):
+    """{(name, frozenset(labels)): value} from the exposition text (comments skipped)."""
+    samples = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line:
+            continue
+        name, labels, value = LINE.match(line).groups()
+        pairs = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels))
+        samples[(name, pairs)] = float(value)
+    return samples
+
+
+def find(samples, name, **labels):
+    return [v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= ls]
+
+
+def test_counts_by_route_method_and_status(client):
+    for _ in range(3):
+        client.simulate_get("/health")
+    infer(client, {"instances": [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]})
+    infer(client, "{")
+    client.simulate_get("/nope")
+    result = client.simulate_get("/metrics", headers=AUTH)
+    assert result.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = parse(result.text)
+    assert find(samples, "http_requests_total", route="/health", method="GET", status="200") == [3.0]
+    assert find(samples, "http_requests_total", route="/api/infer", status="200") == [1.0]
+    assert find(samples, "http_requests_total", route="/api/infer", status="400") == [1.0]
+    assert find(samples, "http_requests_total", route="(unmatched)", status="404") == [1.0]
+    assert find(samples, "predictions_total", model="iris-softmax-v1") == [2.0]
+
+
+def test_histogram_is_cumulative_and_consistent(client):
+    for _ in range(4):
+        client.simulate_get("/health")
+    samples = parse(client.simulate_get("/metrics", headers=AUTH).text)
+    buckets = sorted(((float(dict(ls)["le"]), v) for (n, ls), v in samples.items()
+                      if n == "http_request_duration_seconds_bucket" and ("route", "/health") in ls))
+    assert [b for b, _ in buckets] == [*BUCKETS, float("inf")]
+    counts = [v for _, v in buckets]
+    assert counts == sorted(counts) and counts[-1] == 4
+    assert find(samples, "http_request_duration_seconds_count", route="/health") == [4.0]
+    assert find(samples, "http_request_duration_seconds_sum", route="/health")[0] > 0
+
+
+def test_bucket_edges_and_label_escaping():
+    metrics = Metrics("m")
+    metrics.observe('/a"b\\c', "GET", "200", BUCKETS[0])      # exactly on an edge: le is inclusive
+    metrics.observe('/a"b\\c', "GET", "200", 99.0)
+    text = metrics.render()
+    assert 'route="/a\\"b\\\\c"' in text
+    samples = parse(text)
+    assert find(samples, "http_request_duration_seconds_bucket", le=repr(BUCKETS[0])) == [1.0]
+    assert find(samples, "http_request_duration_seconds_bucket", le="2.5") == [1.0]
+    assert find(samples, "http_request_duration_seconds_bucket", le="+Inf") == [2.0]

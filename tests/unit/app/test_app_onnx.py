@@ -1,0 +1,94 @@
+"""The ONNX predictor, on a tiny model built here with the onnx package (the iris
+softmax as MatMul + Add + Softmax), so it must agree with the built-in model."""
+
+import builtins
+import json
+from importlib import resources
+
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper  # noqa: E402
+
+from falcon_app.app import create_app  # noqa: E402
+from falcon_app.model import ModelError, load_predictor  # noqa: E402
+
+from conftest import KNOWN_ANSWERS, infer  # noqa: E402
+
+PARAMS = json.loads(resources.files("falcon_app.model").joinpath("iris_softmax.json").read_text())
+
+
+def build_model(path, *, metadata=True, output="probabilities", extra_input=False):
+    weights = [list(col) for col in zip(*PARAMS["weights"])]     # [features, classes]
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["logits0"]),
+         helper.make_node("Add", ["logits0", "b"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], [output], axis=1)],
+        "iris",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])]
+        + ([helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])] if extra_input else []),
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [4, 3], [v for row in weights for v in row]),
+         helper.make_tensor("b", TensorProto.FLOAT, [3], PARAMS["bias"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    if metadata:
+        helper.set_model_props(model, {"model_id": "iris-onnx", "classes": ",".join(PARAMS["classes"]),
+                                       "features": ",".join(PARAMS["features"])})
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+@pytest.fixture
+def onnx_path(tmp_path):
+    return build_model(tmp_path / "iris.onnx")
+
+
+def test_matches_the_builtin_model(onnx_path, predictor):
+    model = load_predictor(str(onnx_path))
+    rows = [case["features"] for case in KNOWN_ANSWERS]
+    for got, case in zip(model.predict_proba(rows), KNOWN_ANSWERS):
+        assert got == pytest.approx(case["probabilities"], abs=1e-5)    # float32 inside
+    assert model.model_id == "iris-onnx"
+    assert model.classes == predictor.classes and model.features == predictor.features
+
+
+def test_numbered_names_without_metadata(tmp_path):
+    model = load_predictor(str(build_model(tmp_path / "bare.onnx", metadata=False, output="out")))
+    assert model.model_id == "bare"
+    assert model.classes == ["class_0", "class_1", "class_2"]
+    assert model.features == ["feature_0", "feature_1", "feature_2", "feature_3"]
+
+
+def test_served_by_the_api(onnx_path, settings):
+    import falcon.testing
+
+    client = falcon.testing.TestClient(create_app(settings, load_predictor(str(onnx_path))))
+    result = infer(client, {"instances": [[6.3, 3.3, 6.0, 2.5], [5.1, 3.5, 1.4, 0.2]]})
+    assert result.status_code == 200
+    assert result.json["model"] == "iris-onnx"
+    assert [p["label"] for p in result.json["predictions"]] == ["virginica", "setosa"]
+
+
+def test_rejects_a_model_outside_the_contract(tmp_path):
+    with pytest.raises(ModelError, match="one input"):
+        load_predictor(str(build_model(tmp_path / "two.onnx", extra_input=True)))
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="onnxruntime cannot load it"):
+        load_predictor(str(junk))
+
+
+def test_clear_error_without_onnxruntime(onnx_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_onnxruntime(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
+    with pytest.raises(ModelError, match="onnxruntime is not installed"):
+        load_predictor(str(onnx_path))
