@@ -26,7 +26,7 @@ def test(c, tier=None, pytest=""):
             "(default: this machine's bundle; 'none' for no extra CA)", "extras": "'' or 'onnx'"})
 @clean_errors
 def app_image(c, tag="inference:dev", base=None, extra_ca=None, extras=""):
-    """Build the API's container image; print its id and size."""
+    """Build the API image; print its id and size."""
     from inferctl import app_image as image
     ca = None if extra_ca == "none" else (extra_ca or image.host_ca_bundle())
     print(image.build(tag=tag, base_image=base, extra_ca=ca, extras=extras))
@@ -35,14 +35,28 @@ def app_image(c, tag="inference:dev", base=None, extra_ca=None, extras=""):
 @task(help={"port": "port on 127.0.0.1", "workers": "gunicorn workers", "worker_class": "asgi, sync or gthread"})
 @clean_errors
 def app_serve(c, port=8000, workers=2, worker_class="asgi"):
-    """Serve the API locally: gunicorn on 127.0.0.1, prints a sample request."""
+    """Serve the API on 127.0.0.1 (gunicorn)."""
     from inferctl import app_serve as serve
     serve.run(port=port, workers=workers, worker_class=worker_class)
+
+
+@task(help={"duration": "seconds per measurement", "connections": "wrk connections",
+            "rounds": "turns per contender (median shown)", "contenders": "comma list of asgi, sync, express"})
+def app_bench(c, duration=10, connections=50, rounds=1, contenders="asgi,sync,express"):
+    """wrk benchmark: the API vs an Express twin."""
+    import shlex
+    import sys
+
+    from inferctl.paths import REPO
+    c.run(shlex.join([sys.executable, str(REPO / "benchmarks" / "api_bench.py"), "--duration", str(int(duration)),
+                      "--connections", str(int(connections)), "--rounds", str(int(rounds)),
+                      "--contenders", contenders]))
 
 
 app = Collection("app")
 app.add_task(app_image, "image")
 app.add_task(app_serve, "serve")
+app.add_task(app_bench, "bench")
 
 
 # --- local: the local stack (systemd-nspawn host, registry, moto) ----------------------
