@@ -1,0 +1,82 @@
+"""Host tier fixtures: one provisioned, cleaned and rebooted local host per session.
+
+Creating it: bare rootfs (cached) -> boot -> recipe -> bake-phase spec over SSH -> cleanup +
+check -> reboot (now a "live" host). Everything is removed at the end, also after failures.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from inferctl import config
+from inferctl.local import host as local_host
+from inferctl.local import netns, provision, registry
+
+NAME = "inferctl-tier-host"
+
+
+def http_status(url: str, timeout: float = 2.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def needs_root():
+    if os.geteuid() != 0:
+        pytest.skip("the host tier needs root (network namespaces, systemd-nspawn)")
+
+
+@pytest.fixture(scope="session")
+def app_refs():
+    """(tracked, pinned) references of the app image in the local registry."""
+    registry_was_up = registry.is_up()
+    refs = provision.publish_app(config.load())
+    yield refs
+    if not registry_was_up:
+        registry.stop()
+
+
+@pytest.fixture(scope="session")
+def provisioned(app_refs, tmp_path_factory):
+    """A host after the recipe and the bake-phase spec, before cleanup: (host, bake spec result)."""
+    from inferctl.spec_hosts import run_spec
+    local_host.down(NAME)
+    host = local_host.LocalHost.create(NAME)
+    try:
+        host.boot()
+        provision.provision(host, *app_refs)
+        report = tmp_path_factory.mktemp("spec") / "bake.xml"
+        bake = run_spec(f"{host.ssh_url}?ssh_identity_file={host.key_path}", "bake", report, quiet=True)
+        yield host, bake
+    finally:
+        host.down()
+        netns.teardown_if_idle()
+
+
+@pytest.fixture(scope="session")
+def live_host(provisioned, app_refs):
+    """The same host after cleanup, its check, and a reboot: what an instance of the image is."""
+    host, _ = provisioned
+    provision.cleanup(host, app_refs[0])
+    host.restart()
+    return host
+
+
+def wait_serving(host, timeout: float) -> float | None:
+    """Seconds until Caddy on the host answers /health with 200, or None after timeout."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if http_status(f"http://{host.address}/health") == 200:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    return None

@@ -1,0 +1,50 @@
+"""Faults a live host must ride out: a killed container, a reboot, an unreachable registry."""
+
+import json
+import subprocess
+import time
+
+from conftest import wait_serving
+
+from inferctl.local import registry
+
+
+def _container_id(host) -> str:
+    return host.exec(["docker", "inspect", "--format", "{{.Id}}", "inference-blue"]).stdout.strip()
+
+
+def _pulls_this_boot(host) -> list[dict]:
+    """Image pulls the guest's dockerd did since it started (this boot)."""
+    out = host.exec(["docker", "events", "--since", "0", "--until", str(int(time.time()) + 1),
+                     "--filter", "type=image", "--filter", "event=pull", "--format", "{{json .}}"]).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_killed_container_serves_again_within_15s(live_host):
+    assert wait_serving(live_host, 30) is not None, "not serving before the fault"
+    before = _container_id(live_host)
+    live_host.exec(["docker", "kill", "inference-blue"])
+    took = wait_serving(live_host, 15)
+    assert took is not None, "not serving again within 15 s of docker kill"
+    assert _container_id(live_host) != before, "still the old container: the kill did not happen"
+
+
+def test_host_restart_serves_without_pull(live_host):
+    live_host.restart()
+    assert wait_serving(live_host, 30) is not None, "not serving within 30 s of a reboot"
+    assert _pulls_this_boot(live_host) == []
+
+
+def test_registry_unreachable_at_boot_still_serves(live_host):
+    assert registry.is_up()
+    rule = ["INPUT", "-s", live_host.address, "-d", registry.ADDRESS.split(":")[0], "-p", "tcp",
+            "--dport", registry.ADDRESS.split(":")[1], "-j", "REJECT"]
+    live_host.stop()
+    subprocess.run(["iptables", "-w", "-I", *rule], check=True)
+    try:
+        live_host.boot()
+        assert wait_serving(live_host, 30) is not None, "not serving with the registry unreachable"
+        probe = live_host.exec(["curl", "-sf", "--max-time", "3", f"http://{registry.ADDRESS}/v2/"], check=False)
+        assert probe.returncode != 0, "the registry was reachable: the fault was not injected"
+    finally:
+        subprocess.run(["iptables", "-w", "-D", *rule], check=False)

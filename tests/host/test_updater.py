@@ -1,0 +1,171 @@
+"""The on-host updater on a provisioned local host against the local registry (issue 6 proofs).
+
+A host of its own (tracking inference:updater-test, so no other host's tag moves), cron stopped
+so the test alone triggers runs. The steps build on each other, in file order:
+v1 baked -> v2 under load -> unchanged -> broken v3 under load -> no retry -> v4 -> rollback.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from inferctl.load import Load
+from inferctl.local import netns, provision, registry
+from inferctl.local import updater_rig as rig
+
+NAME = "inferctl-updater-host"
+TAG = "updater-test"
+V1, V2, V3, V4 = "1.0.0", "2.0.0-updater", "3.0.0-broken", "4.0.0-updater"
+BROKEN_TIMEOUT = 25  # seconds the broken v3 gets (the host default is 90)
+
+
+class Scenario:
+    def __init__(self, host, images):
+        self.host, self.images = host, images
+        self.key = rig.api_key(host)
+        self.digests: dict[str, str] = {}
+
+    def push(self, version: str) -> str:
+        self.digests[version] = rig.push(self.images[version], TAG).split("@")[1]
+        return self.digests[version]
+
+    def load(self) -> Load:
+        """Bounded: 2 workers, at most 20 000 requests or 240 s, GET / through Caddy."""
+        return Load(f"http://{self.host.address}/", workers=2, max_requests=20_000, max_seconds=240,
+                    headers={"X-API-Key": self.key})
+
+    def update_under_load(self, *args: str) -> tuple[rig.Run, Load]:
+        with self.load() as load:
+            time.sleep(1)  # traffic before the run starts
+            run = rig.run_updater(self.host, *args)
+            time.sleep(1)  # and after it ends
+        print(f"\n{' '.join(args) or 'run'}: exit {run.code} in {run.seconds:.1f}s, events {run.events}; "
+              f"load: {load.result.line()}")
+        return run, load
+
+    def active(self, slot: str) -> bool:
+        return self.host.exec(["systemctl", "is-active", "--quiet", f"inference@{slot}"],
+                              check=False).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def scenario(app_refs):
+    images = {V1: provision.APP_BUILD_TAG, V2: rig.variant(V2), V3: rig.variant(V3, broken=True),
+              V4: rig.variant(V4)}
+    host = rig.updater_host(NAME, TAG, images[V1])
+    try:
+        yield Scenario(host, images)
+    finally:
+        host.down()
+        netns.teardown_if_idle()
+
+
+def test_baked_host_serves_v1(scenario):
+    assert rig.served_version(scenario.host, scenario.key) == V1
+    scenario.digests[V1] = rig.state(scenario.host)["current"]
+    assert scenario.digests[V1].startswith("sha256:")
+
+
+def test_v2_rolls_out_under_load_without_a_failed_request(scenario):
+    digest = scenario.push(V2)
+    run, load = scenario.update_under_load("run")
+    assert run.code == 0 and run.last()["event"] == "updated", run.records or run.stderr
+    assert rig.served_version(scenario.host, scenario.key) == V2
+    assert load.result.failed == 0, load.result.failures[:10]
+    assert set(load.result.versions) == {V1, V2}, "the load ran across the swap"
+    state = rig.state(scenario.host)
+    assert (state["current"], state["previous"], state["active_slot"]) == (digest, scenario.digests[V1], "green")
+    assert not scenario.active("blue"), "the old slot was stopped"
+
+
+def test_unchanged_digest_makes_no_pull(scenario):
+    since = time.time()
+    runs = [rig.run_updater(scenario.host, "run") for _ in range(3)]
+    print(f"\nunchanged runs (wall time incl. nsenter): {', '.join(f'{r.seconds:.3f}s' for r in runs)}")
+    assert all(r.code == 0 and r.last()["event"] == "unchanged" for r in runs), [r.records for r in runs]
+    assert rig.pulls_since(scenario.host, since) == []
+    assert [e for r in runs for e in r.events if e not in ("unchanged",)] == []
+
+
+def test_broken_v3_never_takes_traffic_and_is_recorded_bad(scenario):
+    digest = scenario.push(V3)
+    run, load = scenario.update_under_load("run", "--health-timeout", str(BROKEN_TIMEOUT))
+    assert run.code == 1 and run.last()["event"] == "unhealthy", run.records or run.stderr
+    assert "did not pass /health" in run.last()["reason"]
+    assert load.result.failed == 0, load.result.failures[:10]
+    assert set(load.result.versions) == {V2}, "only v2 answered while v3 was tried"
+    state = rig.state(scenario.host)
+    assert digest in state["bad"] and state["current"] == scenario.digests[V2]
+    assert state["active_slot"] == "green" and scenario.active("green") and not scenario.active("blue")
+
+
+def test_bad_digest_is_not_retried(scenario):
+    since = time.time()
+    run = rig.run_updater(scenario.host, "run")
+    assert run.code == 0 and run.events == ["skip_bad"], run.records
+    assert rig.pulls_since(scenario.host, since) == [] and not scenario.active("blue")
+
+
+def test_v4_rolls_forward(scenario):
+    digest = scenario.push(V4)
+    run, load = scenario.update_under_load("run")
+    assert run.code == 0 and run.last()["event"] == "updated", run.records or run.stderr
+    assert rig.served_version(scenario.host, scenario.key) == V4
+    assert load.result.failed == 0, load.result.failures[:10]
+    state = rig.state(scenario.host)
+    assert (state["current"], state["previous"], state["active_slot"]) == (digest, scenario.digests[V2], "blue")
+
+
+def test_rollback_returns_to_previous_digest(scenario):
+    since = time.time()
+    run, load = scenario.update_under_load("rollback")
+    assert run.code == 0 and run.last()["event"] == "rolled_back", run.records or run.stderr
+    assert rig.served_version(scenario.host, scenario.key) == V2
+    assert load.result.failed == 0, load.result.failures[:10]
+    assert rig.pulls_since(scenario.host, since) == [], "the previous image was still on the host"
+    state = rig.state(scenario.host)
+    assert (state["current"], state["previous"]) == (scenario.digests[V2], scenario.digests[V4])
+    follow = rig.run_updater(scenario.host, "run")
+    assert follow.code == 0 and follow.events == ["skip_bad"], "the next run keeps the rollback"
+
+
+def test_registry_down_changes_nothing(scenario):
+    ip, port = registry.ADDRESS.split(":")
+    rule = ["INPUT", "-s", scenario.host.address, "-d", ip, "-p", "tcp", "--dport", port, "-j", "REJECT"]
+    subprocess.run(["iptables", "-w", "-I", *rule], check=True)
+    try:
+        run = rig.run_updater(scenario.host, "run")
+    finally:
+        subprocess.run(["iptables", "-w", "-D", *rule], check=False)
+    assert run.code == 1 and run.last()["event"] == "registry_unreachable", run.records
+    assert rig.served_version(scenario.host, scenario.key) == V2
+    assert rig.state(scenario.host)["current"] == scenario.digests[V2]
+
+
+def test_cron_job_runs_the_updater_and_logs_to_the_journal(scenario):
+    env, command = rig.cron_command(scenario.host)
+    assert env["HOME"] == "/root" and "/usr/local/sbin" in env["PATH"].split(":")
+    assert command.startswith("/usr/local/sbin/inference-update run")
+    cursor = scenario.host.exec(["journalctl", "-n", "0", "--show-cursor", "-q"]).stdout.strip().split()[-1]
+    run = rig.run_as_cron(scenario.host)
+    assert run.code == 0, run.stderr
+    lines = scenario.host.exec(["journalctl", "-t", "inference-update", "-o", "cat", "--after-cursor", cursor],
+                               ).stdout.splitlines()
+    assert any('"event": "skip_bad"' in line for line in lines), lines
+
+
+def test_schedule_follows_the_config(scenario):
+    host = scenario.host
+    host.exec("echo 'UPDATE_SCHEDULE=*/5 * * * *' >> /etc/inference/inference.env")
+    try:
+        run = rig.run_updater(host, "schedule")
+        assert run.code == 0 and run.events == ["schedule"], run.records
+        assert "\n*/5 * * * * root /usr/local/sbin/inference-update run" in \
+            host.exec(["cat", "/etc/cron.d/inference-update"]).stdout
+    finally:
+        host.exec("sed -i '/^UPDATE_SCHEDULE=/d' /etc/inference/inference.env")
+        rig.run_updater(host, "schedule")
+    assert "\n17 * * * * root " in host.exec(["cat", "/etc/cron.d/inference-update"]).stdout
