@@ -20,23 +20,26 @@ from .report import Report
 DEFAULT_REPORT = BUILD_DIR / "reports" / "verify.json"
 
 
-def default_target(config: Config) -> str:
-    """What --host means when omitted: the local host, or the service's DNS name / project tag."""
-    if config.project.target == "local":
+def default_target(config: Config, local: bool | None = None) -> str:
+    """What --host means when omitted: the local host, or the service's DNS name / project tag.
+
+    ``local`` picks the target; None = [project] target from the config.
+    """
+    if local or (local is None and config.project.target == "local"):
         from ..local.host import DEFAULT_NAME
         return f"nspawn://{DEFAULT_NAME}"
     return config.fqdn or f"tag={targets.PROJECT_TAG}:{config.project.name}"
 
 
-def run(target: str, config: Config, *, api_key: str = "", api_key_file: str = "", with_spec: bool = True,
-        samples: int = 5, timeout: float = 10.0, ca_file: str | None = None,
+def run(target: str, config: Config, *, api_key: str = "", api_key_file: str = "", with_http: bool = True,
+        with_spec: bool = True, samples: int = 5, timeout: float = 10.0, ca_file: str | None = None,
         report_path: Path | str | None = None, ec2=None, ssm=None, run_spec: Callable | None = None,
         say: Callable[[str], None] = print) -> Report:
     """Resolve the target, run every check, print the table, write the JSON; returns the report."""
     report_path = Path(report_path or DEFAULT_REPORT)
     plan = targets.resolve(target, config, ec2=ec2)
     report = Report(plan.subject)
-    for endpoint in plan.endpoints:
+    for endpoint in plan.endpoints if with_http else []:
         say(f"verify: HTTP checks of {endpoint.url}")
         key = keys.api_key(config, endpoint, flag=api_key, file=api_key_file, ssm=ssm)
         opts = checks.Options(api_key=key, known=known.load(), timeout=timeout, samples=samples, ca_file=ca_file)

@@ -1,0 +1,45 @@
+"""`invoke rebake`: the nightly job. Rebake only when an input changed, and promote only a
+verified image (pipeline.py has the order and the rules; aws.py and local.py the steps).
+
+    outcome = rebake.run(config, force=False, local=False)   # exit code: outcome.exit_code
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ..paths import BUILD_DIR
+from . import pipeline
+
+REPORT = BUILD_DIR / "reports" / "rebake.json"
+
+
+def _aws_steps(config, say):
+    from ..bake.preflight import open_session
+    from . import aws
+
+    session, account = open_session(config.aws.region, config.aws.profile)  # no credentials: clear error here
+    return aws.steps(config, session=session, account=account, apply=lambda: _deploy(config, say), say=say)
+
+
+def _deploy(config, say) -> None:
+    """The roll: the deploy's terraform apply, which takes the AMI from the promoted channel."""
+    from .. import deploy
+
+    deploy.apply(config, say=say)
+
+
+def run(config, *, force: bool = False, local: bool = False, say=print) -> pipeline.Outcome:
+    start = time.monotonic()
+    if local:
+        from . import local as target
+        steps, rollback = target.steps(config, say=say)
+    else:
+        steps, rollback = _aws_steps(config, say)
+    outcome = pipeline.run(steps, pipeline.State(force=force), rollback=rollback, say=say)
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps({"target": "local" if local else "aws", **outcome.to_json()}, indent=2) + "\n")
+    timings = ", ".join(f"{name} {seconds:.0f}s" for name, _, seconds in outcome.ran)
+    say(f"rebake: {outcome.status} in {time.monotonic() - start:.0f}s ({timings}); report {REPORT}")
+    return outcome
