@@ -179,6 +179,15 @@ def verify(c, host="", api_key="", api_key_file="", no_spec=False, samples=5, ti
     raise Exit(code=result.exit_code())
 
 
+@task(help={"force": "rebake even when no input changed", "local": "the local target (moto + nspawn hosts)"})
+@clean_errors
+def rebake(c, force=False, local=False):
+    """Nightly: rebake only if the source AMI, recipe or app digest changed; canary, verify, promote, roll, prune."""
+    from inferctl import config, rebake as nightly
+    outcome = nightly.run(config.load(), force=force, local=local)
+    raise Exit(code=outcome.exit_code)
+
+
 # --- bake: the AMI (packer/, image/) and its bookkeeping -------------------------------
 @task(help={"local": "bake a local AMI: Packer (null source) over SSH on a bare local host, registered in "
                      "the local moto server (no AWS)",
@@ -219,5 +228,6 @@ ns = Collection(test)
 ns.add_collection(app)
 ns.add_collection(local)
 ns.add_task(verify)
+ns.add_task(rebake)
 for _t in (bake, promote, prune):
     ns.add_task(_t)
