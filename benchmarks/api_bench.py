@@ -37,7 +37,7 @@ INFER_LUA = REPO / "benchmarks" / "infer.lua"
 KEY = "bench-key-0123456789abcdef"
 ENDPOINTS = {"GET /health": ("/health", None), "POST /api/infer": ("/api/infer", INFER_LUA)}
 CONTENDERS = ("asgi", "sync", "express")
-UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
 @contextmanager
@@ -70,8 +70,10 @@ def serve(contender: str, workers: int, logdir: Path):
 
 
 def _ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
-    return float(number) * UNITS[unit]
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if not match:
+        raise UserError(f"cannot read wrk latency {value!r}")
+    return float(match.group(1)) * UNITS[match.group(2)]
 
 
 def wrk(url: str, script: Path | None, connections: int, duration: int, threads: int) -> dict:

@@ -34,6 +34,7 @@ max_requests_jitter = _env_int("MAX_REQUESTS_JITTER", 0)
 # worker then reloads the model after the fork (see ForkSafePredictor).
 preload_app = os.environ.get("PRELOAD", "true").strip().lower() not in ("0", "false", "no", "off")
 worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"
+asgi_loop = os.environ.get("ASGI_LOOP", "auto").strip() or "auto"   # auto: uvloop when installed
 control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = None                 # the app writes one JSON access line per request

@@ -9,9 +9,9 @@ async wrappers, see app.py).
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 import falcon
 
@@ -31,7 +31,7 @@ class RequestContext:
 
     def process_request(self, req, resp):
         incoming = req.get_header("X-Request-ID")
-        req.context.request_id = incoming if incoming and REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        req.context.request_id = incoming if incoming and REQUEST_ID.match(incoming) else os.urandom(16).hex()
         req.context.started = time.perf_counter()
         resp.set_header("X-Request-ID", req.context.request_id)
 

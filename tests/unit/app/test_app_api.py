@@ -9,7 +9,7 @@ import pytest
 from falcon_app.app import create_app
 from falcon_app.settings import Settings
 
-from conftest import AUTH, KEY, infer
+from app_testkit import AUTH, KEY, infer
 
 SETOSA, VIRGINICA = [5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]
 

@@ -4,7 +4,7 @@ import re
 
 from falcon_app.metrics import BUCKETS, Metrics
 
-from conftest import AUTH, infer
+from app_testkit import AUTH, infer
 
 LINE = re.compile(r'^([a-z_]+)\{([^}]*)\} (\S+)$')
 

@@ -8,7 +8,7 @@ import pytest
 from falcon_app.model import ForkSafePredictor, ModelError, load_predictor
 from falcon_app.model.softmax import SoftmaxPredictor
 
-from conftest import KNOWN_ANSWERS
+from app_testkit import KNOWN_ANSWERS
 
 
 def test_reproduces_reference_probabilities(predictor):

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper  # noqa: E402
 from falcon_app.app import create_app  # noqa: E402
 from falcon_app.model import ModelError, load_predictor  # noqa: E402
 
-from conftest import KNOWN_ANSWERS, infer  # noqa: E402
+from app_testkit import KNOWN_ANSWERS, infer  # noqa: E402
 
 PARAMS = json.loads(resources.files("falcon_app.model").joinpath("iris_softmax.json").read_text())
 

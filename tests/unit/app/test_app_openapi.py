@@ -7,7 +7,7 @@ from openapi_spec_validator import validate
 from falcon_app.app import create_app
 from falcon_app.settings import Settings
 
-from conftest import AUTH, infer
+from app_testkit import AUTH, infer
 
 
 @pytest.fixture

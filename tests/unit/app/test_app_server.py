@@ -13,7 +13,7 @@ import requests
 
 from inferctl.app_serve import free_port, gunicorn_cmd, gunicorn_env, running
 
-from conftest import KEY
+from app_testkit import KEY
 
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -109,3 +109,10 @@ def test_bad_settings_stop_startup_with_a_clear_line():
     result = subprocess.run(gunicorn_cmd(), env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "no API keys: set API_KEYS" in result.stderr + result.stdout
+
+
+def test_unknown_worker_class_is_refused():
+    env = gunicorn_env(free_port(), 1, "eventlet", API_KEYS=KEY)
+    result = subprocess.run(gunicorn_cmd(), env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "WORKER_CLASS='eventlet': use one of asgi, sync, gthread" in result.stderr + result.stdout
