@@ -20,14 +20,17 @@ def _aws_steps(config, say):
     from . import aws
 
     session, account = open_session(config.aws.region, config.aws.profile)  # no credentials: clear error here
-    return aws.steps(config, session=session, account=account, apply=lambda: _deploy(config, say), say=say)
+    return aws.steps(config, session=session, account=account, apply=lambda: _deploy(config), say=say)
 
 
-def _deploy(config, say) -> None:
-    """The roll: the deploy's terraform apply, which takes the AMI from the promoted channel."""
+def _deploy(config) -> None:
+    """The roll: `invoke deploy`'s plan + apply with the AMI from the promoted channel, unattended.
+
+    The app image is not rebuilt or pushed: the hosts track its tag and the AMI carries its digest.
+    """
     from .. import deploy
 
-    deploy.apply(config, say=say)
+    deploy.deploy(config, local=False, yes=True, image=False)
 
 
 def run(config, *, force: bool = False, local: bool = False, say=print) -> pipeline.Outcome:

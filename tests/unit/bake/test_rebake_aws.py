@@ -3,7 +3,7 @@
 import base64
 
 import pytest
-from conftest import REGION, register_baked, seed_canonical
+from bake_moto import REGION, register_baked, seed_canonical
 
 from inferctl import config as config_mod
 from inferctl.bake import amis, recipe
@@ -117,3 +117,15 @@ def test_failed_canary_verification_promotes_nothing_and_rolls_nothing(deployed)
 def test_no_service_to_model_the_canary_on(aws):
     with pytest.raises(UserError, match="deploy the service first"):
         canary.launch(aws.client("ec2"), aws.client("autoscaling"), "inference", "single", "ami-1")
+
+
+def test_rebake_without_credentials_is_one_clear_line(monkeypatch, tmp_path):
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    from inferctl import rebake
+    with pytest.raises(UserError, match="no AWS credentials found") as err:
+        rebake.run(config_mod.load(overrides={}), say=lambda s: None)
+    assert "AWS_PROFILE" in err.value.hint
