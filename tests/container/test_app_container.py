@@ -8,6 +8,7 @@ import os
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -15,7 +16,11 @@ import requests
 from inferctl import app_image
 from inferctl.local import docker
 
+from iris_onnx import build_model
+
 TAG = "inference:container-test"
+TAG_ONNX = "inference:container-test-onnx"
+PRODUCTION_FLAGS = ["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"]
 KEY = "container-test-key-0123456789"
 UID = 10001
 
@@ -36,16 +41,21 @@ def image():
 
 
 @pytest.fixture(scope="module")
-def container(image, tmp_path_factory):
+def keys_file(tmp_path_factory):
     keys = tmp_path_factory.mktemp("keys") / "api-keys"
     keys.write_text(f"# one key per line\n{KEY}\n")
     os.chown(keys, 0, UID)            # as on the host: root:<app group> 0640
     keys.chmod(0o640)
+    return keys
+
+
+@contextmanager
+def run_container(ref, keys, *extra):
+    """The image run with the production flags; yields (name, url) once /health answers."""
     name = f"inference-test-{uuid.uuid4().hex[:8]}"
     try:
-        sh("run", "-d", "--name", name, "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
-           "--security-opt", "no-new-privileges", "-e", "API_KEYS_FILE=/etc/inference/api-keys",
-           "-v", f"{keys}:/etc/inference/api-keys:ro", "-p", "127.0.0.1::8000", image.ref)
+        sh("run", "-d", "--name", name, *PRODUCTION_FLAGS, "-e", "API_KEYS_FILE=/etc/inference/api-keys",
+           "-v", f"{keys}:/etc/inference/api-keys:ro", "-p", "127.0.0.1::8000", *extra, ref)
         port = sh("port", name, "8000/tcp").stdout.split(":")[-1].strip()
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -61,6 +71,12 @@ def container(image, tmp_path_factory):
         yield name, url
     finally:
         sh("rm", "-f", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def container(image, keys_file):
+    with run_container(image.ref, keys_file) as running:
+        yield running
 
 
 def test_health_and_infer(container):
@@ -113,3 +129,20 @@ def test_no_build_tools_or_build_secrets_in_the_final_image(image):
                "ls /opt/venv/bin/pip* /usr/bin/gcc /usr/bin/cc 2>/dev/null; "
                "find / -xdev \\( -name extra-ca.pem -o -name ca-bundle.pem \\) 2>/dev/null; true").stdout
     assert found.strip() == ""
+
+
+def test_onnx_extra_serves_a_mounted_onnx_model(image, keys_file, tmp_path):
+    """The `onnx` build (EXTRAS=onnx) with MODEL_PATH pointing at a read-only mounted model."""
+    model = build_model(tmp_path / "iris.onnx")
+    model.chmod(0o644)
+    try:
+        onnx_image = app_image.build(tag=TAG_ONNX, extra_ca=app_image.host_ca_bundle(), extras="onnx")
+        with run_container(onnx_image.ref, keys_file, "-v", f"{model}:/models/iris.onnx:ro",
+                           "-e", "MODEL_PATH=/models/iris.onnx") as (_, url):
+            reply = requests.post(f"{url}/api/infer", json={"instances": [[6.3, 3.3, 6.0, 2.5]]},
+                                  headers={"X-API-Key": KEY}, timeout=5)
+            assert reply.status_code == 200
+            assert reply.json()["model"] == "iris-onnx"
+            assert reply.json()["predictions"][0]["label"] == "virginica"
+    finally:
+        sh("image", "rm", TAG_ONNX, check=False)

@@ -2,43 +2,15 @@
 softmax as MatMul + Add + Softmax), so it must agree with the built-in model."""
 
 import builtins
-import json
-from importlib import resources
 
+import falcon.testing
 import pytest
 
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
-from onnx import TensorProto, helper  # noqa: E402
+from falcon_app.app import create_app
+from falcon_app.model import ModelError, load_predictor
 
-from falcon_app.app import create_app  # noqa: E402
-from falcon_app.model import ModelError, load_predictor  # noqa: E402
-
-from app_testkit import KNOWN_ANSWERS, infer  # noqa: E402
-
-PARAMS = json.loads(resources.files("falcon_app.model").joinpath("iris_softmax.json").read_text())
-
-
-def build_model(path, *, metadata=True, output="probabilities", extra_input=False):
-    weights = [list(col) for col in zip(*PARAMS["weights"])]     # [features, classes]
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["logits0"]),
-         helper.make_node("Add", ["logits0", "b"], ["logits"]),
-         helper.make_node("Softmax", ["logits"], [output], axis=1)],
-        "iris",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])]
-        + ([helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])] if extra_input else []),
-        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", 3])],
-        [helper.make_tensor("w", TensorProto.FLOAT, [4, 3], [v for row in weights for v in row]),
-         helper.make_tensor("b", TensorProto.FLOAT, [3], PARAMS["bias"])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    if metadata:
-        helper.set_model_props(model, {"model_id": "iris-onnx", "classes": ",".join(PARAMS["classes"]),
-                                       "features": ",".join(PARAMS["features"])})
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return path
+from app_testkit import KNOWN_ANSWERS, infer
+from iris_onnx import build_model
 
 
 @pytest.fixture
@@ -63,8 +35,6 @@ def test_numbered_names_without_metadata(tmp_path):
 
 
 def test_served_by_the_api(onnx_path, settings):
-    import falcon.testing
-
     client = falcon.testing.TestClient(create_app(settings, load_predictor(str(onnx_path))))
     result = infer(client, {"instances": [[6.3, 3.3, 6.0, 2.5], [5.1, 3.5, 1.4, 0.2]]})
     assert result.status_code == 200
