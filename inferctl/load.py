@@ -81,10 +81,12 @@ class Load:
                 if self.result.requests >= self.max_requests:
                     return
                 self.result.requests += 1
+            sent = time.monotonic() - self._started
             failure, version = self._one()
             with self._lock:
                 if failure:
-                    self.result.failures.append(f"{time.monotonic() - self._started:.2f}s {failure}")
+                    took = time.monotonic() - self._started - sent
+                    self.result.failures.append(f"sent at {sent:.2f}s, failed after {took:.2f}s: {failure}")
                 if version:
                     self.result.versions[str(version)] += 1
 

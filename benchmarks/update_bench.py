@@ -1,0 +1,92 @@
+"""Seconds from push to serving, and failed requests during the swap: the updater vs a plain restart.
+
+Both methods run on the same provisioned local host, against the same local registry, under the
+same bounded load (GET / through Caddy from this machine), measured the same way:
+  t0 = push of a new image to the tracked tag starts;
+  updater: the cron job's command is run as cron would (the timer firing right after the push);
+  plain:   systemctl stop the serving slot; docker pull; systemctl start it (what the seed's cron did);
+  serving = the first GET / reporting the new version.
+Plus the updater's run time when the digest is unchanged (no pull).
+
+    sudo .venv/bin/python benchmarks/update_bench.py [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from inferctl import app_image  # noqa: E402
+from inferctl.load import Load  # noqa: E402
+from inferctl.local import netns, provision, registry  # noqa: E402
+from inferctl.local import updater_rig as rig  # noqa: E402
+
+HOST = "inferctl-bench-host"
+TAG = "update-bench"
+
+
+def one_update(host, key: str, version: str, method: str) -> dict:
+    image = rig.variant(version)
+    with Load(f"http://{host.address}/", workers=2, max_requests=50_000, max_seconds=300,
+              headers={"X-API-Key": key}) as load:
+        time.sleep(1)
+        started = time.monotonic()
+        pinned = rig.push(image, TAG)
+        pushed = time.monotonic() - started
+        if method == "updater":
+            run = rig.run_as_cron(host)
+            if run.code:
+                raise SystemExit(f"updater run failed (exit {run.code}): {run.stderr.strip()}")
+        else:
+            rig.plain_restart(host, pinned)
+        waited = rig.wait_version(host, key, version, timeout=300)
+        serving = time.monotonic() - started if waited is not None else float("nan")
+        time.sleep(1)
+    return {"method": method, "push": pushed, "serving": serving, "requests": load.result.requests,
+            "failed": load.result.failed, "failures": load.result.failures[:3]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=2, help="updates per method (default 2)")
+    args = parser.parse_args()
+    registry_was_up = registry.is_up()
+    base = app_image.build(provision.APP_BUILD_TAG, extra_ca=app_image.host_ca_bundle()).ref
+    host = rig.updater_host(HOST, TAG, base)
+    try:
+        key = rig.api_key(host)
+        stamp = int(time.time())
+        results = []
+        for method in ("updater", "plain"):
+            for n in range(args.rounds):
+                result = one_update(host, key, f"bench-{stamp}-{method}-{n}", method)
+                results.append(result)
+                print(f"{method:8} round {n + 1}: push {result['push']:.2f}s, push->serving "
+                      f"{result['serving']:.2f}s, {result['requests']} requests, {result['failed']} failed "
+                      f"{result['failures'] or ''}", flush=True)
+        rig.run_updater(host, "run")  # the updater adopts what the plain restarts left
+        unchanged = [rig.run_updater(host, "run") for _ in range(5)]
+        assert all(r.last().get("event") == "unchanged" for r in unchanged), [r.records for r in unchanged]
+        print()
+        print(f"{'method':10} {'push->serving (median s)':>25} {'failed requests':>16} {'requests':>9}")
+        for method in ("updater", "plain"):
+            mine = [r for r in results if r["method"] == method]
+            print(f"{method:10} {statistics.median(r['serving'] for r in mine):>25.2f} "
+                  f"{sum(r['failed'] for r in mine):>16} {sum(r['requests'] for r in mine):>9}")
+        print(f"unchanged digest run (HEAD only, no pull), median of 5 incl. nsenter: "
+              f"{statistics.median(r.seconds for r in unchanged):.3f}s")
+    finally:
+        host.down()
+        netns.teardown_if_idle()
+        if not registry_was_up:
+            registry.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""A local host set up to exercise the on-host updater: app variants, a tracked tag, runs.
+
+Shared by tests/host/test_updater.py and benchmarks/update_bench.py:
+- ``variant``: a tiny image derived from the app image, reporting its own version in GET /,
+  or broken (its process exits at once, so /health never answers);
+- ``updater_host``: a LocalHost provisioned with the image recipe, tracking its own tag in the
+  local registry (so pushes here never move the tag other hosts track), with cron stopped so
+  only the caller triggers updates;
+- ``run_updater`` / ``run_as_cron``: the updater inside the guest, with its JSON lines parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+from ..shell import require
+from . import host as local_host
+from . import netns, provision, registry
+from .host import LocalHost
+
+REPOSITORY = "inference"
+BROKEN_CMD = '["python3", "-c", "raise SystemExit(\'this build is broken on purpose\')"]'
+
+
+def variant(version: str, *, broken: bool = False, base: str = provision.APP_BUILD_TAG) -> str:
+    """Build ``inference-variant:<version>`` FROM the app image; returns the local tag."""
+    lines = [f"FROM {base}", f"ENV APP_VERSION={version}"]
+    if broken:
+        lines.append(f"CMD {BROKEN_CMD}")
+    tag = f"inference-variant:{version}"
+    proc = subprocess.run([require("docker"), "build", "--quiet", "-t", tag, "-"], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, env=dict(os.environ, DOCKER_BUILDKIT="0"))
+    if proc.returncode:
+        raise UserError(f"building variant {tag} failed: {proc.stderr.strip()[-300:]}")
+    return tag
+
+
+def push(local_tag: str, tag: str) -> str:
+    """Push to the local registry as inference:<tag>; return the pinned repo@sha256 reference."""
+    return registry.push(local_tag, REPOSITORY, tag)
+
+
+def tracked(tag: str) -> str:
+    return f"{registry.ADDRESS}/{REPOSITORY}:{tag}"
+
+
+def updater_host(name: str, tag: str, first_image: str) -> LocalHost:
+    """A fresh provisioned host tracking inference:<tag>, which first points at ``first_image``."""
+    pinned = push(first_image, tag)
+    local_host.down(name)
+    host = LocalHost.create(name)
+    try:
+        host.boot()
+        provision.provision(host, tracked(tag), pinned, log=lambda line: None)
+        host.exec(["systemctl", "stop", "cron.service"])  # only the caller triggers updates
+    except BaseException:
+        host.down()
+        raise
+    return host
+
+
+@dataclass
+class Run:
+    code: int
+    records: list[dict]
+    seconds: float
+    stderr: str
+
+    @property
+    def events(self) -> list[str]:
+        return [r["event"] for r in self.records]
+
+    def last(self) -> dict:
+        return self.records[-1] if self.records else {}
+
+
+def _parse(proc: subprocess.CompletedProcess, seconds: float) -> Run:
+    records = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+    return Run(proc.returncode, records, seconds, proc.stderr)
+
+
+def run_updater(host: LocalHost, *args: str, timeout: float = 600) -> Run:
+    """``inference-update ARGS`` inside the guest; JSON lines parsed, wall time measured."""
+    started = time.monotonic()
+    proc = host.exec(["/usr/local/sbin/inference-update", *args], check=False, timeout=timeout)
+    return _parse(proc, time.monotonic() - started)
+
+
+def cron_command(host: LocalHost) -> tuple[dict[str, str], str]:
+    """The environment lines and the command of the guest's /etc/cron.d/inference-update."""
+    env, command = {}, ""
+    for line in host.exec(["cat", "/etc/cron.d/inference-update"]).stdout.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if sep and " " not in key:
+            env[key] = value
+        else:
+            command = line.split(None, 6)[6]  # 5 schedule fields, the user, then the command
+    if not command:
+        raise UserError(f"{host.name}: no job line in /etc/cron.d/inference-update")
+    return env, command
+
+
+def run_as_cron(host: LocalHost, timeout: float = 600) -> Run:
+    """Trigger the job exactly as cron would: its command, its environment, its shell."""
+    env, command = cron_command(host)
+    shell = env.pop("SHELL", "/bin/sh")
+    argv = ["env", "-i", *[f"{k}={v}" for k, v in env.items()], shell, "-c", command]
+    started = time.monotonic()
+    proc = host.exec(argv, check=False, timeout=timeout)
+    return Run(proc.returncode, [], time.monotonic() - started, proc.stderr)
+
+
+def api_key(host: LocalHost) -> str:
+    """The host's own API key (made at its first boot)."""
+    for line in host.exec(["cat", "/etc/inference/api-keys"]).stdout.splitlines():
+        if line.strip() and not line.startswith("#"):
+            return line.strip()
+    raise UserError(f"{host.name}: /etc/inference/api-keys holds no key")
+
+
+def served_version(host: LocalHost, key: str, timeout: float = 3.0) -> str | None:
+    """The version GET / through Caddy reports, or None when it does not answer 200."""
+    request = urllib.request.Request(f"http://{host.address}/", headers={"X-API-Key": key})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.load(response).get("version")
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def wait_version(host: LocalHost, key: str, version: str, timeout: float) -> float | None:
+    """Seconds until GET / reports ``version``; None after ``timeout``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if served_version(host, key) == version:
+            return time.monotonic() - started
+        time.sleep(0.1)
+    return None
+
+
+def bridge_mac() -> str:
+    """MAC of the local network's bridge. Linux gives a bridge without a set address the lowest
+    MAC of its ports, so a guest coming or going can change it; guests then send to a stale
+    neighbour entry for seconds. A load test reports it when it changed under it."""
+    path = Path("/sys/class/net") / netns.BRIDGE / "address"
+    return path.read_text().strip() if path.exists() else ""
+
+
+def state(host: LocalHost) -> dict:
+    return json.loads(host.exec(["cat", "/var/lib/inference/state.json"]).stdout)
+
+
+def pulls_since(host: LocalHost, since: float) -> list[str]:
+    """Images the guest's dockerd pulled since the epoch time ``since``."""
+    out = host.exec(["docker", "events", "--since", f"{since:.3f}", "--until", f"{time.time() + 1:.3f}",
+                     "--filter", "type=image", "--filter", "event=pull", "--format", "{{.Actor.ID}}"]).stdout
+    return out.split()
+
+
+def plain_restart(host: LocalHost, pinned: str) -> None:
+    """The naive update the updater replaces: stop the serving container, pull, start it again."""
+    slot = state(host)["active_slot"]
+    script = (f"systemctl stop inference@{slot}.service && docker pull --quiet {shlex.quote(pinned)} >/dev/null"
+              f" && printf 'IMAGE=%s\\n' {shlex.quote(pinned)} > /var/lib/inference/slot-{slot}.env"
+              f" && systemctl start inference@{slot}.service")
+    host.exec(script, timeout=600)
