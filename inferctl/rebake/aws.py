@@ -18,11 +18,7 @@ REFRESH_DONE = {"Successful", "Failed", "Cancelled", "RollbackSuccessful", "Roll
 
 def wait_instance_refresh(autoscaling, project: str, timeout: float = 3600, sleep=time.sleep) -> str:
     """Wait for the fleet's newest instance refresh (started by the apply) to finish."""
-    groups = autoscaling.describe_auto_scaling_groups(
-        Filters=[{"Name": "tag:Project", "Values": [project]}])["AutoScalingGroups"]
-    if not groups:
-        raise UserError(f"no Auto Scaling group tagged Project={project}")
-    name = groups[0]["AutoScalingGroupName"]
+    name = canary.fleet_group(autoscaling, project)["AutoScalingGroupName"]
     deadline = time.monotonic() + timeout
     while True:
         refreshes = autoscaling.describe_instance_refreshes(AutoScalingGroupName=name)["InstanceRefreshes"]

@@ -28,6 +28,14 @@ def service_instance(ec2, project: str) -> dict:
     return found[0]
 
 
+def fleet_group(autoscaling, project: str) -> dict:
+    """The fleet's Auto Scaling group (the fleet module names it after the project)."""
+    groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[project])["AutoScalingGroups"]
+    if not groups:
+        raise UserError(f"no Auto Scaling group named {project!r}", hint="deploy the fleet first: invoke deploy")
+    return groups[0]
+
+
 def without_domain(user_data: str) -> str:
     """The service's user-data with DOMAIN emptied (the canary has no DNS name)."""
     return re.sub(r"(?m)^(\s*)DOMAIN=.*$", r"\1DOMAIN=", user_data)
@@ -39,13 +47,11 @@ def launch(ec2, autoscaling, project: str, mode: str, ami: str) -> str:
         {"Key": "Name", "Value": f"{project}-canary"}, {"Key": "Project", "Value": f"{project}-canary"},
         {"Key": ROLE_TAG, "Value": "canary"}]}]
     if mode == "fleet":
-        groups = autoscaling.describe_auto_scaling_groups(
-            Filters=[{"Name": "tag:Project", "Values": [project]}])["AutoScalingGroups"]
-        if not groups or "LaunchTemplate" not in groups[0]:
-            raise UserError(f"no Auto Scaling group with a launch template for project {project!r}",
-                            hint="deploy the fleet first: invoke deploy")
-        template = groups[0]["LaunchTemplate"]
-        subnet = groups[0]["VPCZoneIdentifier"].split(",")[0]
+        group = fleet_group(autoscaling, project)
+        if "LaunchTemplate" not in group:
+            raise UserError(f"the Auto Scaling group {project} has no launch template")
+        template = group["LaunchTemplate"]
+        subnet = group["VPCZoneIdentifier"].split(",")[0]
         started = ec2.run_instances(
             MinCount=1, MaxCount=1, ImageId=ami, SubnetId=subnet, TagSpecifications=tags,
             LaunchTemplate={"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Latest"})

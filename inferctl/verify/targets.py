@@ -6,7 +6,10 @@ X may be
 - an EC2 instance id ``i-...`` (or ``ssm://i-...``), or a tag filter ``tag=Key:Value`` (every
   running instance carrying it),
 - a DNS name: the endpoint ``http(s)://name``, and the spec on every running instance of the
-  project (tag Project=<name>): the single instance, or every instance of the fleet.
+  project: tagged Project=<name> (the single instance), or in the Auto Scaling group named
+  after the project (the fleet; its instances do not get the provider's default tags).
+The single service instance, when a domain is set, is checked at https://<fqdn> (Caddy serves
+only that name); any other instance (e.g. a rebake canary) at http://<its address>.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
 from ..config import DOMAIN_RE, Config
 from ..errors import UserError
@@ -42,8 +45,8 @@ class Plan:
     hosts: list[str] = field(default_factory=list)   # testinfra target URLs for the live spec
 
 
-def resolve(target: str, config: Config, ec2=None) -> Plan:
-    """Turn the --host argument into a Plan; ``ec2`` is a boto3 EC2 client (made on demand)."""
+def resolve(target: str, config: Config, ec2=None, autoscaling=None) -> Plan:
+    """Turn the --host argument into a Plan; boto3 clients are made on demand when not given."""
     target = target.strip()
     if not target:
         raise UserError("empty --host", hint="give a URL, a DNS name, an instance id or tag=Key:Value")
@@ -59,19 +62,20 @@ def resolve(target: str, config: Config, ec2=None) -> Plan:
         target = parsed.netloc
         region = dict(urllib.parse.parse_qsl(parsed.query)).get("region", region)
     if INSTANCE_RE.match(target):
-        return _instances(target, _describe(ec2, region, InstanceIds=[target]), region)
+        return _instances(target, _describe(ec2, region, config.aws.profile, InstanceIds=[target]), region, config)
     tag = TAG_RE.match(target)
     if tag:
         key, value = tag.groups()
-        found = _describe(ec2, region, Filters=[{"Name": f"tag:{key}", "Values": [value]}, RUNNING])
+        found = _describe(ec2, region, config.aws.profile,
+                          Filters=[{"Name": f"tag:{key}", "Values": [value]}, RUNNING])
         if not found:
             raise UserError(f"no running instance in {region} has tag {key}={value}",
                             hint="check the tag and [aws] region (aws ec2 describe-instances --filters ...)")
-        return _instances(target, found, region)
+        return _instances(target, found, region, config)
     if target.startswith("i-"):
         raise UserError(f"{target!r} is not a valid EC2 instance id", hint="ids look like i-0123456789abcdef0")
     if HOSTNAME_RE.match(target) and "." in target:
-        return _dns_name(target, config, ec2, region)
+        return _dns_name(target, config, ec2, autoscaling, region)
     raise UserError(f"cannot tell what {target!r} is",
                     hint="give http(s)://..., a DNS name, nspawn://<machine>, i-<id> or tag=Key:Value")
 
@@ -105,16 +109,17 @@ def _local(name: str) -> Plan:
     return Plan(url, [Endpoint(f"http://{host.address}", host=url)], [url])
 
 
-def _ec2(ec2, region: str):
-    if ec2 is not None:
-        return ec2
+def _client(client, service: str, region: str, profile: str = ""):
+    """The given client, or one from the default credential chain ([aws] profile if set)."""
+    if client is not None:
+        return client
     import boto3
-    return boto3.client("ec2", region_name=region)
+    return boto3.Session(profile_name=profile or None, region_name=region).client(service)
 
 
-def _describe(ec2, region: str, **query) -> list[dict]:
+def _describe(ec2, region: str, profile: str = "", **query) -> list[dict]:
     try:
-        pages = _ec2(ec2, region).get_paginator("describe_instances").paginate(**query)
+        pages = _client(ec2, "ec2", region, profile).get_paginator("describe_instances").paginate(**query)
         return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
     except NoCredentialsError:
         raise UserError("no AWS credentials to look up instances",
@@ -125,11 +130,13 @@ def _describe(ec2, region: str, **query) -> list[dict]:
             raise UserError(f"instance {', '.join(query.get('InstanceIds', []))} not found in {region}",
                             hint="check the id and [aws] region") from None
         raise UserError(f"describe_instances failed: {code}: {exc.response['Error'].get('Message', '')}") from None
+    except ProfileNotFound:
+        raise UserError(f"AWS profile {profile!r} not found", hint="check [aws] profile or ~/.aws/config") from None
     except BotoCoreError as exc:
         raise UserError(f"cannot reach EC2 in {region}: {exc}") from None
 
 
-def _instances(subject: str, instances: list[dict], region: str) -> Plan:
+def _instances(subject: str, instances: list[dict], region: str, config: Config) -> Plan:
     plan = Plan(subject)
     for inst in instances:
         state = inst["State"]["Name"]
@@ -137,18 +144,33 @@ def _instances(subject: str, instances: list[dict], region: str) -> Plan:
             raise UserError(f"instance {inst['InstanceId']} is {state}, not running",
                             hint="start it, or verify another instance")
         url = f"ssm://{inst['InstanceId']}?region={region}"
+        tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
         address = inst.get("PublicIpAddress") or inst.get("PrivateIpAddress")
-        if address:
+        if config.fqdn and config.compute.mode == "single" and tags.get(PROJECT_TAG) == config.project.name:
+            plan.endpoints.append(Endpoint(f"https://{config.fqdn}", config.fqdn, host=url))
+        elif address:
             plan.endpoints.append(Endpoint(f"http://{address}", host=url))
         plan.hosts.append(url)
     return plan
 
 
-def _dns_name(name: str, config: Config, ec2, region: str) -> Plan:
+def _fleet_instances(autoscaling, region: str, config: Config) -> list[str]:
+    try:
+        groups = _client(autoscaling, "autoscaling", region, config.aws.profile).describe_auto_scaling_groups(
+            AutoScalingGroupNames=[config.project.name])["AutoScalingGroups"]
+    except (ClientError, BotoCoreError):
+        return []  # no fleet (or no access to it): the tagged instances are all there is
+    return [i["InstanceId"] for g in groups for i in g.get("Instances", []) if i.get("LifecycleState") == "InService"]
+
+
+def _dns_name(name: str, config: Config, ec2, autoscaling, region: str) -> Plan:
     if not DOMAIN_RE.match(name.lower()) and not name.endswith(".amazonaws.com"):
         raise UserError(f"{name!r} is not a DNS name")
     tls_host = _domain_of(name, config)
     scheme = "https" if tls_host else "http"
-    found = _describe(ec2, region, Filters=[{"Name": f"tag:{PROJECT_TAG}", "Values": [config.project.name]}, RUNNING])
-    hosts = [f"ssm://{i['InstanceId']}?region={region}" for i in found]
+    found = _describe(ec2, region, config.aws.profile,
+                      Filters=[{"Name": f"tag:{PROJECT_TAG}", "Values": [config.project.name]}, RUNNING])
+    ids = [i["InstanceId"] for i in found]
+    ids += [i for i in _fleet_instances(autoscaling, region, config) if i not in ids]
+    hosts = [f"ssm://{i}?region={region}" for i in ids]
     return Plan(name, [Endpoint(f"{scheme}://{name}", tls_host, hosts[0] if hosts else None)], hosts)

@@ -4,7 +4,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.config import Config, Dns
+from inferctl.config import Compute, Config, Dns
 from inferctl.errors import UserError
 from inferctl.local.host import LocalHost
 from inferctl.verify import targets
@@ -73,6 +73,31 @@ def test_dns_name_in_the_domain_is_https_with_every_project_instance(ec2):
     plan = targets.resolve("infer.example.com", config, ec2=ec2)
     assert plan.endpoints == [targets.Endpoint("https://infer.example.com", "infer.example.com", plan.hosts[0])]
     assert sorted(plan.hosts) == sorted(f"ssm://{i['InstanceId']}?region={REGION}" for i in fleet)
+
+
+def test_dns_name_of_a_fleet_covers_the_auto_scaling_group(ec2):
+    """Fleet instances carry no Project tag (provider default tags do not reach ASG launches)."""
+    template = ec2.create_launch_template(LaunchTemplateName="inference", LaunchTemplateData={
+        "ImageId": "ami-12c6146b", "InstanceType": "t3.small"})["LaunchTemplate"]["LaunchTemplateId"]
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    autoscaling = boto3.client("autoscaling", region_name=REGION)
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName="inference", MinSize=2, MaxSize=2,
+                                          LaunchTemplate={"LaunchTemplateId": template}, VPCZoneIdentifier=subnet)
+    members = [i["InstanceId"] for i in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]]
+    config = Config(dns=Dns(domain="example.com"), compute=Compute(mode="fleet"))
+    plan = targets.resolve("infer.example.com", config, ec2=ec2, autoscaling=autoscaling)
+    assert sorted(plan.hosts) == sorted(f"ssm://{i}?region={REGION}" for i in members) and len(members) == 2
+    assert [e.url for e in plan.endpoints] == ["https://infer.example.com"]
+
+
+def test_single_service_instance_with_a_domain_is_checked_at_its_name(ec2):
+    [service] = _launch(ec2, {"Project": "inference"})
+    [canary] = _launch(ec2, {"Project": "inference-canary"})
+    config = Config(dns=Dns(domain="example.com"))
+    plan = targets.resolve(service["InstanceId"], config, ec2=ec2)
+    assert [(e.url, e.tls_host) for e in plan.endpoints] == [("https://infer.example.com", "infer.example.com")]
+    plan = targets.resolve(canary["InstanceId"], config, ec2=ec2)
+    assert plan.endpoints[0].url.startswith("http://") and plan.endpoints[0].tls_host is None
 
 
 def test_dns_name_outside_the_domain_is_plain_http(ec2):
