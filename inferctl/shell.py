@@ -26,6 +26,8 @@ PACKAGE_OF = {
     "ssh-keygen": "openssh-client",
     "socat": "socat",
     "terraform": "terraform (preinstalled at /usr/local/bin on this machine kind)",
+    "session-manager-plugin": "session-manager-plugin (AWS's .deb, not in Debian: see 'Install the Session "
+                              "Manager plugin' in the AWS Systems Manager user guide)",
 }
 
 

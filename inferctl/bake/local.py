@@ -61,15 +61,19 @@ def register(ec2, *, name: str, tags: dict[str, str], disk: Path) -> str:
     return ami
 
 
-def bake(config, *, if_changed: bool = False, say=print) -> str | None:
+def bake(config, *, if_changed: bool = False, say=print, server: moto.Moto | None = None,
+         host_name: str = BAKE_HOST) -> str | None:
     """Bake a local AMI; return its id (also written to the local /<project>/ami/candidate).
 
-    With `if_changed`, only when an input differs from the newest local AMI's tags.
+    With `if_changed`, only when an input differs from the newest local AMI's tags. `server` is
+    the moto server to register in (default: the machine's local AWS endpoint, started if needed).
     """
     packer.version()
-    moto.start()
+    server = server or moto.DEFAULT
+    server.start()
+    ec2, ssm = server.client("ec2"), server.client("ssm")
     tracked, pinned = provision.publish_app(config)
-    if if_changed and not changed(moto.client("ec2"), config.project.name, current_inputs(pinned), say):
+    if if_changed and not changed(ec2, config.project.name, current_inputs(pinned), say):
         return None
     source_id, source_name = source_image()
     build_time, stamp = build_stamp()
@@ -78,10 +82,10 @@ def bake(config, *, if_changed: bool = False, say=print) -> str | None:
                            recipe_hash=recipe.recipe_hash(), app_digest=pinned.rsplit("@", 1)[1],
                            git_revision=revision + ("-dirty" if dirty else ""), build_time=build_time)
     name = f"{config.project.name}-local-{stamp}"
-    local_host.down(BAKE_HOST)  # a host left by an interrupted bake
-    host = local_host.LocalHost.create(BAKE_HOST)
+    local_host.down(host_name)  # a host left by an interrupted bake
+    host = local_host.LocalHost.create(host_name)
     try:
-        say(f"bake --local: bare host {BAKE_HOST} booted in {host.boot():.1f}s at {host.address}")
+        say(f"bake --local: bare host {host_name} booted in {host.boot():.1f}s at {host.address}")
         template = templates.render_local(host=host.address, port=22, user=local_host.BOOTSTRAP_USER,
                                           key_file=host.key_path, tags=tags,
                                           recipe_env=recipe.recipe_env(tracked, pinned, registry.ADDRESS))
@@ -90,10 +94,9 @@ def bake(config, *, if_changed: bool = False, say=print) -> str | None:
         disk = host.snapshot(ensure(ami_dir()) / f"{name}.tar.partial-disk")
     finally:
         host.down()
-    ec2, ssm = moto.client("ec2"), moto.client("ssm")
     ami = register(ec2, name=name, tags=tags, disk=disk)
     parameter = amis.write_channel(ssm, config.project.name, "candidate", ami)
-    say(f"bake --local: {ami} ({name}) disk {ami_tar(ami)}; written to {parameter} on {moto.endpoint_url()}")
+    say(f"bake --local: {ami} ({name}) disk {ami_tar(ami)}; written to {parameter} on {server.endpoint_url()}")
     return ami
 
 

@@ -39,7 +39,8 @@ def spec_command(report: Path) -> str:
             f"--phase bake --report {shlex.quote(str(report))}")
 
 
-def provisioner_context(*, out: Path, recipe_env: dict[str, str], tags: dict[str, str]) -> dict:
+def provisioner_context(*, out: Path, recipe_env: dict[str, str], tags: dict[str, str],
+                        spec_key_file: str = "") -> dict:
     build, cleanup = recipe.provision_steps()
     return {
         "wait_script": str(PACKER_DIR / "scripts" / "wait-ready.sh"),
@@ -49,6 +50,7 @@ def provisioner_context(*, out: Path, recipe_env: dict[str, str], tags: dict[str
         "recipe_commands": build,
         "cleanup_commands": cleanup,
         "spec_command": spec_command(out / "spec-bake.xml"),
+        "spec_key_file": spec_key_file,
         "manifest": str(out / "manifest.json"),
         "bake_tags": tags,
     }
@@ -94,6 +96,6 @@ def render_local(*, host: str, port: int, user: str, key_file: Path, tags: dict[
         "ssh_port": port,
         "ssh_user": user,
         "ssh_key_file": str(key_file),
-        **provisioner_context(out=out, recipe_env=recipe_env, tags=tags),
+        **provisioner_context(out=out, recipe_env=recipe_env, tags=tags, spec_key_file=str(key_file)),
     }
     return render("local.pkr.hcl.j2", out, context)

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from inferctl import config
-from inferctl.bake import amis, local, recipe
+from inferctl.bake import amis, local, recipe, templates
 from inferctl.errors import UserError
 from inferctl.local import host as local_host
 from inferctl.local import moto, registry
@@ -89,5 +89,5 @@ def test_failing_spec_test_fails_the_bake(baked, server, tmp_path, monkeypatch):
     assert after == before
     assert amis.read_channel(server.client("ssm"), "inference", "candidate") == baked[0]
     assert HOST_NAME not in local_host.LocalHost.names()
-    log = (local.templates.packer_out("local") / "packer-build.log").read_text()
+    log = (templates.packer_out("local") / "packer-build.log").read_text()
     assert "test_injected_failure" in log and "FAILED" in log

@@ -1,7 +1,7 @@
 """AMI bookkeeping against in-process moto: source AMI, rebake decisions, promotion, pruning."""
 
 import pytest
-from conftest import REGION, register_baked, seed_canonical
+from bake_moto import REGION, register_baked, seed_canonical
 
 from inferctl.bake import amis
 from inferctl.errors import UserError

@@ -3,7 +3,7 @@
 import subprocess
 
 import pytest
-from conftest import REGION, seed_canonical
+from bake_moto import REGION, seed_app_image, seed_canonical
 
 from inferctl import config as config_mod
 from inferctl.bake import preflight, recipe
@@ -20,11 +20,7 @@ def cfg(**sections):
 def ready(aws):
     """Canonical image and app image in ECR present: the happy path."""
     seed_canonical(REGION, NOBLE, "2025-03-01T00:00:00")
-    ecr = aws.client("ecr")
-    ecr.create_repository(repositoryName="inference")
-    ecr.put_image(repositoryName="inference", imageTag="stable",
-                  imageManifest='{"schemaVersion": 2, "config": {"digest": "sha256:11"}, "layers": []}',
-                  imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json")
+    seed_app_image(aws)
     return aws
 
 

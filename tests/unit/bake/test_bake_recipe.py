@@ -74,8 +74,8 @@ def test_spec_step_runs_the_suite_with_packer_connection(monkeypatch, tmp_path):
     monkeypatch.setenv("SPEC_PORT", "2222")
     monkeypatch.setenv("SPEC_USER", "ubuntu")
     monkeypatch.setenv("SPEC_SSH_KEY", "-----BEGIN KEY-----\nabc\n-----END KEY-----")
-    monkeypatch.setenv("INFERCTL_SPEC_EXTRA", "/x/test_extra.py")
+    monkeypatch.setenv("INFERCTL_SPEC_EXTRA", "'/x/site checks.py' -k site")
     assert spec_step.main(["--report", str(tmp_path / "r.xml")]) == 1   # the suite's failure is the exit
     assert seen["url"].startswith("ssh://ubuntu@127.0.0.1:2222?ssh_identity_file=")
     assert seen["key"].endswith("-----END KEY-----\n") and seen["phase"] == "bake"
-    assert seen["extra"] == ["/x/test_extra.py"]
+    assert seen["extra"] == ["/x/site checks.py", "-k", "site"]
