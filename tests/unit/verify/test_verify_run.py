@@ -121,3 +121,19 @@ def test_key_read_from_the_host_behind_the_endpoint(tmp_path, monkeypatch):
     monkeypatch.setattr(keys, "HOST_KEYS_FILE", str(tmp_path / "missing"))
     with pytest.raises(UserError, match="no API key"):
         keys.api_key(Config(), targets.Endpoint("http://x", host="local://"))
+
+
+def test_invoke_verify_exit_code_and_message_for_a_dead_host(tmp_path):
+    """Through the invoke task: a host that does not answer -> exit 1, its name and the fix."""
+    import subprocess
+    import sys
+
+    from verify_servers import REPO, free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    proc = subprocess.run([str(Path(sys.executable).parent / "invoke"), "verify", "--host", url, "--api-key",
+                           "k" * 20, "--no-spec", "--report", str(tmp_path / "v.json")],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "refused the connection" in proc.stdout and url.removeprefix("http://") in proc.stdout
+    assert json.loads((tmp_path / "v.json").read_text())["counts"]["fail"] == 1
