@@ -8,7 +8,8 @@ from bake_moto import REGION, register_baked, seed_canonical
 from inferctl import config as config_mod
 from inferctl.bake import amis, recipe
 from inferctl.errors import UserError
-from inferctl.rebake import aws, canary, pipeline
+from inferctl.rebake import aws as rebake_aws
+from inferctl.rebake import canary, pipeline
 from inferctl.verify.report import Check, Report
 
 NOBLE = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250301"
@@ -58,7 +59,7 @@ class Recorder:
 
 def run(deployed, recorder, force=False):
     config = config_mod.load(overrides={})
-    steps, rollback = aws.steps(config, session=deployed["session"], account="123456789012",
+    steps, rollback = rebake_aws.steps(config, session=deployed["session"], account="123456789012",
                                 apply=recorder.apply, bake=recorder.bake, verify_run=recorder.verify,
                                 wait=lambda ec2, ssm, instance: None, say=lambda s: None)
     return pipeline.run(steps, pipeline.State(force=force), rollback=rollback, say=lambda s: None)
@@ -129,3 +130,42 @@ def test_rebake_without_credentials_is_one_clear_line(monkeypatch, tmp_path):
     with pytest.raises(UserError, match="no AWS credentials found") as err:
         rebake.run(config_mod.load(overrides={}), say=lambda s: None)
     assert "AWS_PROFILE" in err.value.hint
+
+
+def test_fleet_canary_comes_from_the_launch_template_with_the_new_ami(aws):
+    ec2, autoscaling = aws.client("ec2"), aws.client("autoscaling")
+    old = register_baked(ec2, "old", "2025-01-01T00:00:00Z")["ImageId"]
+    new = register_baked(ec2, "new", "2025-01-02T00:00:00Z")["ImageId"]
+    template = ec2.create_launch_template(LaunchTemplateName="inference", LaunchTemplateData={
+        "ImageId": old, "InstanceType": "t3.small",
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "inference"}]}],
+    })["LaunchTemplate"]["LaunchTemplateId"]
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    autoscaling.create_auto_scaling_group(AutoScalingGroupName="inference", MinSize=1, MaxSize=1,
+                                          LaunchTemplate={"LaunchTemplateId": template}, VPCZoneIdentifier=subnet)
+    instance_id = canary.launch(ec2, autoscaling, "inference", "fleet", new)
+    inst = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+    tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
+    assert inst["ImageId"] == new and inst["SubnetId"] == subnet
+    assert tags["Role"] == "canary" and tags["Project"] == "inference-canary"
+    group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["inference"])["AutoScalingGroups"][0]
+    assert instance_id not in [i["InstanceId"] for i in group["Instances"]]  # never takes fleet traffic
+
+
+def test_instance_refresh_outcomes(aws):
+    class FakeAutoscaling:
+        def __init__(self, statuses):
+            self.statuses = statuses
+
+        def describe_auto_scaling_groups(self, AutoScalingGroupNames):
+            return {"AutoScalingGroups": [{"AutoScalingGroupName": AutoScalingGroupNames[0]}]}
+
+        def describe_instance_refreshes(self, AutoScalingGroupName):
+            status = self.statuses.pop(0)
+            return {"InstanceRefreshes": [{"Status": status, "StatusReason": "health checks failed"}]}
+
+    assert rebake_aws.wait_instance_refresh(FakeAutoscaling(["InProgress", "Successful"]), "inference",
+                                           sleep=lambda s: None) == "inference"
+    with pytest.raises(UserError, match="ended RollbackSuccessful: health checks failed"):
+        rebake_aws.wait_instance_refresh(FakeAutoscaling(["InProgress", "RollbackSuccessful"]), "inference",
+                                        sleep=lambda s: None)
