@@ -137,8 +137,12 @@ class LocalHost:
         root = CACHE_DIR / "hosts" / name / "root"
         host = cls(name=name, root=str(root), source=str(tar), address=guest.address)
         host._save()
-        rootfs.unpack(tar, root)
-        host._prepare()
+        try:
+            rootfs.unpack(tar, root)
+            host._prepare()
+        except BaseException:
+            host.down()
+            raise
         return host
 
     def _prepare(self) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from inferctl import config
 from inferctl.local import host as local_host
-from inferctl.local import netns, provision, registry
+from inferctl.local import provision, registry
 
 NAME = "inferctl-tier-host"
 
@@ -51,16 +51,15 @@ def provisioned(app_refs, tmp_path_factory):
     """A host after the recipe and the bake-phase spec, before cleanup: (host, bake spec result)."""
     from inferctl.spec_hosts import run_spec
     local_host.down(NAME)
-    host = local_host.LocalHost.create(NAME)
     try:
+        host = local_host.LocalHost.create(NAME)
         host.boot()
         provision.provision(host, *app_refs)
         report = tmp_path_factory.mktemp("spec") / "bake.xml"
         bake = run_spec(f"{host.ssh_url}?ssh_identity_file={host.key_path}", "bake", report, quiet=True)
         yield host, bake
     finally:
-        host.down()
-        netns.teardown_if_idle()
+        local_host.down(NAME)
 
 
 @pytest.fixture(scope="session")
