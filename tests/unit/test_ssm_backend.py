@@ -126,9 +126,11 @@ def test_protocol_against_moto(monkeypatch):
     """moto records the command as sent and answers Success with empty output."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     with mock_aws():
         ec2 = boto3.client("ec2", region_name="eu-west-1")
-        instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        image = ec2.register_image(Name="host", RootDeviceName="/dev/sda1")["ImageId"]
+        instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
         host = ssm_backend.host(f"ssm://{instance}?region=eu-west-1")
         result = host.run("test -f %s", "/etc/inference/defaults.env")
         assert result.rc == 0

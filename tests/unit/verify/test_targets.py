@@ -21,13 +21,19 @@ def no_local_hosts(monkeypatch):
 def ec2(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # seconds per test otherwise
     with mock_aws():
         yield boto3.client("ec2", region_name=REGION)
 
 
+def _image(ec2) -> str:
+    return ec2.register_image(Name="host", Architecture="x86_64", RootDeviceName="/dev/sda1",
+                              VirtualizationType="hvm")["ImageId"]
+
+
 def _launch(ec2, tags: dict[str, str], count=1) -> list[dict]:
     spec = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
-    return ec2.run_instances(ImageId="ami-12c6146b", MinCount=count, MaxCount=count,
+    return ec2.run_instances(ImageId=_image(ec2), MinCount=count, MaxCount=count,
                              TagSpecifications=spec)["Instances"]
 
 
@@ -78,7 +84,7 @@ def test_dns_name_in_the_domain_is_https_with_every_project_instance(ec2):
 def test_dns_name_of_a_fleet_covers_the_auto_scaling_group(ec2):
     """Fleet instances carry no Project tag (provider default tags do not reach ASG launches)."""
     template = ec2.create_launch_template(LaunchTemplateName="inference", LaunchTemplateData={
-        "ImageId": "ami-12c6146b", "InstanceType": "t3.small"})["LaunchTemplate"]["LaunchTemplateId"]
+        "ImageId": _image(ec2), "InstanceType": "t3.small"})["LaunchTemplate"]["LaunchTemplateId"]
     subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
     autoscaling = boto3.client("autoscaling", region_name=REGION)
     autoscaling.create_auto_scaling_group(AutoScalingGroupName="inference", MinSize=2, MaxSize=2,
