@@ -9,6 +9,8 @@ replacing the single instance.
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from .. import verify
@@ -16,12 +18,31 @@ from ..bake import amis, front
 from ..bake import local as bake_local
 from ..errors import UserError
 from ..local import host as local_host
-from ..local import moto, netns, provision
+from ..local import moto, netns, provision, registry
 from .aws import REPORTS, checked
 from .pipeline import State, Step
 
 CANARY = "inferctl-canary"
 CARRIED = ("/etc/inference/inference.env", "/etc/inference/api-keys")
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json"])
+
+
+def registry_digest(repository: str, tag: str) -> str | None:
+    """Digest the local registry holds for repository:tag (a HEAD request, like ECR's lookup on
+    AWS: the rebake compares what is published, it builds nothing); None when the tag is absent."""
+    registry.start()
+    request = urllib.request.Request(f"http://{registry.ADDRESS}/v2/{repository}/manifests/{tag}",
+                                     method="HEAD", headers={"Accept": MANIFEST_TYPES})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.headers.get("Docker-Content-Digest")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise UserError(f"local registry {registry.ADDRESS}: HEAD {repository}:{tag} -> {exc.code}") from None
 
 
 def replace_host(name: str, ami: str, say=print) -> local_host.LocalHost:
@@ -47,8 +68,10 @@ def steps(config, *, service: str = local_host.DEFAULT_NAME, say=print, verify_r
     ec2, ssm = moto.client("ec2"), moto.client("ssm")
 
     def do_decide(state: State) -> None:
-        _, pinned = provision.publish_app(config)
-        wanted = bake_local.current_inputs(pinned)
+        digest = registry_digest(config.app.repository, config.app.tag)
+        if digest is None:  # nothing published yet: publish the app as the deploy would
+            digest = provision.publish_app(config)[1].rsplit("@", 1)[1]
+        wanted = bake_local.current_inputs(f"{registry.ADDRESS}/{config.app.repository}@{digest}")
         state.reasons = amis.rebake_reasons(ec2, project, wanted)
         for reason in state.reasons:
             say(f"rebake: {reason}")
