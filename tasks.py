@@ -222,11 +222,54 @@ def prune(c, apply=False, keep=0, local=False):
 
 
 # --- top-level verbs -------------------------------------------------------------------
+@task(help={"down": "remove everything the demo started (hosts, namespaces, daemons, state)"})
+@clean_errors
+def demo(c, down=False):
+    """The whole pipeline on this machine, no AWS account: bake, deploy, boot, verify; --down removes it."""
+    from inferctl import config, demo as demo_stack
+    (demo_stack.down if down else demo_stack.up)(config.load())
+
+
+
+# --- deploy / destroy / lint: Terraform (inferctl.deploy, inferctl.lint) -----------------
+@task(help={"local": "deploy to the local AWS endpoint (moto), whatever project.target says",
+            "yes": "apply without asking (the plan is still shown)",
+            "ami": "AMI id to run (default: the channel parameter /<project>/ami/latest)",
+            "image": "build and push the app image first (--no-image: infrastructure only)"})
+@clean_errors
+def deploy(c, local=False, yes=False, ami=None, image=True):
+    """Push the app image, then plan/apply the Terraform with the AMI and its digest; prints the URL."""
+    from inferctl import config, deploy as deployer
+    deployer.deploy(config.load(), local=local or None, yes=yes, ami=ami, image=image)
+
+
+@task(help={"local": "destroy on the local AWS endpoint (moto)", "yes": "do not ask"})
+@clean_errors
+def destroy(c, local=False, yes=False):
+    """Tear down everything deploy created (shows the plan, asks unless --yes)."""
+    from inferctl import config, deploy as deployer
+    deployer.destroy(config.load(), local=local or None, yes=yes)
+
+
+@task
+@clean_errors
+def lint_terraform(c):
+    """terraform fmt -check and checkov (own venv under the cache, offline) over terraform/."""
+    from inferctl import lint
+    lint.terraform()
+
+
+lint = Collection("lint")
+lint.add_task(lint_terraform, "terraform")
 
 
 ns = Collection(test)
 ns.add_collection(app)
 ns.add_collection(local)
+ns.add_collection(lint)
+ns.add_task(demo)
+ns.add_task(deploy)
+ns.add_task(destroy)
 ns.add_task(verify)
 ns.add_task(rebake)
 for _t in (bake, promote, prune):

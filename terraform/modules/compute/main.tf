@@ -12,6 +12,7 @@ module "host_role" {
 }
 
 resource "aws_security_group" "this" {
+  # checkov:skip=CKV_AWS_260: port 80 stays open to the allowed CIDRs: Caddy answers the ACME HTTP-01 challenge there and redirects to HTTPS.
   name        = "${var.name}-host"
   description = "Service host: HTTP/HTTPS in from the allowed CIDRs; no SSH (Session Manager instead)"
   vpc_id      = var.vpc_id

@@ -60,6 +60,7 @@ resource "aws_security_group" "instance" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "instance_from_alb" {
+  # checkov:skip=CKV_AWS_260: the source is the ALB's security group (referenced_security_group_id), not 0.0.0.0/0.
   security_group_id            = aws_security_group.instance.id
   description                  = "HTTP from the ALB only"
   ip_protocol                  = "tcp"

@@ -1,0 +1,130 @@
+"""Single mode applied to moto: one instance, EIP, A record; idempotent; checked via boto3; destroyed.
+
+Tests in this file run in order against one stack (module-scoped fixture).
+"""
+
+import base64
+import json
+import re
+
+import pytest
+from tfstack import apply_stack, assert_role_pulls_only_its_repository, make_stack, no_port_22, resources_of_type
+
+from inferctl import terraform as tf
+
+INSTALLS = re.compile(r"apt-get|apt |yum |dnf |pip3? install|curl |wget |runcmd:|packages:")
+
+
+@pytest.fixture(scope="module")
+def stack(moto_server, seeded, tmp_path_factory):
+    # The AMI comes from the channel parameter here (ami_id empty), as after `invoke bake`.
+    moto_server.client("ssm", "eu-west-1").put_parameter(
+        Name="/tt-single/ami/latest", Value=seeded["amis"][0], Type="String", Overwrite=True)
+    built = make_stack(moto_server, tmp_path_factory.mktemp("tf-single") / "work", "single", {})
+    try:
+        yield apply_stack(built)
+    finally:
+        built.destroy()
+
+
+def test_applied_outputs(stack, seeded):
+    out = stack.outputs
+    assert out["mode"] == "single"
+    assert out["ami_id"] == seeded["amis"][0]  # read from /tt-single/ami/latest
+    assert out["url"] == "https://single.example.test"
+    assert out["instance_id"].startswith("i-") and out["public_ip"]
+
+
+def test_second_plan_is_empty(stack):
+    assert not tf.plan(stack.ws).changes
+
+
+def test_instance_imdsv2_and_encrypted_gp3_root(stack):
+    ec2 = stack.client("ec2")
+    instance = ec2.describe_instances(InstanceIds=[stack.outputs["instance_id"]])["Reservations"][0]["Instances"][0]
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    assert instance["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    assert instance["IamInstanceProfile"]["Arn"].endswith("/tt-single-host")
+    root = [m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == instance["RootDeviceName"]]
+    volume = ec2.describe_volumes(VolumeIds=[root[0]["Ebs"]["VolumeId"]])["Volumes"][0]
+    assert volume["Encrypted"] is True
+    assert volume["VolumeType"] == "gp3" and volume["Size"] == 16
+
+
+def test_security_group_has_80_443_and_no_22(stack):
+    group = stack.client("ec2").describe_security_groups(
+        GroupIds=[stack.outputs["security_group_id"]])["SecurityGroups"][0]
+    assert no_port_22(group["IpPermissions"])
+    assert sorted(rule["FromPort"] for rule in group["IpPermissions"]) == [80, 443]
+    # the plan's view too (catches rules made by dynamic blocks, which checkov misses)
+    for sg in resources_of_type(stack.first_plan, "aws_security_group"):
+        assert all(not (r["from_port"] <= 22 <= r["to_port"]) and r["protocol"] != "-1" for r in sg["ingress"])
+
+
+def test_role_pulls_only_this_repository(stack):
+    assert_role_pulls_only_its_repository(stack, "tt-single")
+
+
+def test_registry_settings(stack):
+    repo = stack.client("ecr").describe_repositories(repositoryNames=["tt-single"])["repositories"][0]
+    assert repo["imageScanningConfiguration"]["scanOnPush"] is True
+    assert repo["encryptionConfiguration"]["encryptionType"] in ("AES256", "KMS")
+    rules = json.loads(stack.client("ecr").get_lifecycle_policy(repositoryName="tt-single")["lifecyclePolicyText"])
+    assert [r["selection"]["tagStatus"] for r in rules["rules"]] == ["untagged", "tagged"]
+
+
+def test_user_data_only_writes_the_env_file(stack):
+    raw = stack.client("ec2").describe_instance_attribute(
+        InstanceId=stack.outputs["instance_id"], Attribute="userData")["UserData"]["Value"]
+    user_data = base64.b64decode(raw).decode()
+    assert len(user_data.encode()) < 1024
+    assert not INSTALLS.search(user_data)
+    assert user_data.startswith("#cloud-config")
+    assert "path: /etc/inference/inference.env" in user_data
+    assert "INFERENCE_IMAGE=" + stack.outputs["repository_url"] + ":stable" in user_data
+    assert "DOMAIN=single.example.test" in user_data
+
+
+def test_dns_a_record_and_recovery_alarm(stack):
+    route53 = stack.client("route53")
+    zone = route53.list_hosted_zones_by_name(DNSName="example.test")["HostedZones"][0]["Id"]
+    records = route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    (record,) = [r for r in records if r["Name"] == "single.example.test." and r["Type"] == "A"]
+    assert record["ResourceRecords"] == [{"Value": stack.outputs["public_ip"]}]
+    (alarm,) = stack.client("cloudwatch").describe_alarms(AlarmNames=["tt-single-auto-recovery"])["MetricAlarms"]
+    assert alarm["AlarmActions"][0].endswith(":ec2:recover")
+    assert alarm["Dimensions"] == [{"Name": "InstanceId", "Value": stack.outputs["instance_id"]}]
+
+
+def test_new_ami_replaces_the_instance_and_says_so(stack, seeded, moto_server):
+    ssm = moto_server.client("ssm", "eu-west-1")
+    ssm.put_parameter(Name="/tt-single/ami/latest", Value=seeded["amis"][1], Type="String", Overwrite=True)
+    try:
+        planned = tf.plan(stack.ws)
+    finally:
+        ssm.put_parameter(Name="/tt-single/ami/latest", Value=seeded["amis"][0], Type="String", Overwrite=True)
+    lines = tf.summarize(planned.data)
+    expected = (f"module.compute[0].aws_instance.this: instance will be replaced: new AMI "
+                f"({seeded['amis'][0]} -> {seeded['amis'][1]})")
+    assert expected in lines
+    (change,) = [c for c in planned.data["resource_changes"] if c["type"] == "aws_instance"]
+    assert change["change"]["actions"] == ["create", "delete"]  # create_before_destroy: new one first
+
+
+def test_destroy_leaves_nothing(stack):
+    stack.destroy()
+    ec2, out = stack.client("ec2"), stack.outputs
+    instance = ec2.describe_instances(InstanceIds=[out["instance_id"]])["Reservations"][0]["Instances"][0]
+    assert instance["State"]["Name"] == "terminated"
+    assert not ec2.describe_vpcs(Filters=[{"Name": "tag:Project", "Values": ["tt-single"]}])["Vpcs"]
+    assert not ec2.describe_addresses(Filters=[{"Name": "tag:Project", "Values": ["tt-single"]}])["Addresses"]
+    assert not [r for r in stack.client("iam").list_roles()["Roles"] if r["RoleName"].startswith("tt-single")]
+    assert not [r for r in stack.client("ecr").describe_repositories()["repositories"]
+                if r["repositoryName"] == "tt-single"]
+    assert not stack.client("logs").describe_log_groups(logGroupNamePrefix="/tt-single/")["logGroups"]
+    assert not stack.client("cloudwatch").describe_alarms(AlarmNamePrefix="tt-single")["MetricAlarms"]
+    route53 = stack.client("route53")
+    zone = route53.list_hosted_zones_by_name(DNSName="example.test")["HostedZones"][0]["Id"]
+    names = [r["Name"] for r in route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]]
+    assert "single.example.test." not in names
+    assert tf.outputs(stack.ws) == {}
