@@ -20,7 +20,20 @@ def _aws_steps(config, say):
     from . import aws
 
     session, account = open_session(config.aws.region, config.aws.profile)  # no credentials: clear error here
+    _check_state(config)
     return aws.steps(config, session=session, account=account, apply=lambda: _deploy(config), say=say)
+
+
+def _check_state(config) -> None:
+    """The roll applies the deployed stack: without its Terraform state it would build a second one."""
+    from ..deploy import open_target
+    from ..errors import UserError
+
+    state = open_target(config, local=False).state_path
+    if state is not None and not state.exists():
+        raise UserError(f"no Terraform state for the deployed service (no [aws] state_bucket, and {state} "
+                        "does not exist here)", hint="set [aws] state_bucket to the S3 bucket invoke deploy "
+                        "used, so the nightly job rolls the same stack")
 
 
 def _deploy(config) -> None:

@@ -169,3 +169,11 @@ def test_instance_refresh_outcomes(aws):
     with pytest.raises(UserError, match="ended RollbackSuccessful: health checks failed"):
         rebake_aws.wait_instance_refresh(FakeAutoscaling(["InProgress", "RollbackSuccessful"]), "inference",
                                         sleep=lambda s: None)
+
+
+def test_rebake_refuses_to_roll_a_stack_whose_state_it_cannot_see(aws, monkeypatch, tmp_path):
+    from inferctl import deploy, rebake
+    monkeypatch.setattr(deploy, "BUILD_DIR", tmp_path)
+    with pytest.raises(UserError, match="no Terraform state for the deployed service") as err:
+        rebake.run(config_mod.load(overrides={}), say=lambda s: None)
+    assert "state_bucket" in err.value.hint
