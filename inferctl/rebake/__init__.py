@@ -20,8 +20,13 @@ def _aws_steps(config, say):
     from . import aws
 
     session, account = open_session(config.aws.region, config.aws.profile)  # no credentials: clear error here
-    _check_state(config)
-    return aws.steps(config, session=session, account=account, apply=lambda: _deploy(config), say=say)
+    steps, rollback = aws.steps(config, session=session, account=account, apply=lambda: _deploy(config), say=say)
+    bake = steps["bake"]
+
+    def checked_bake(state):
+        _check_state(config)  # after the decision (unchanged inputs need no state), before any spend
+        bake(state)
+    return {**steps, "bake": checked_bake}, rollback
 
 
 def _check_state(config) -> None:

@@ -171,9 +171,11 @@ def test_instance_refresh_outcomes(aws):
                                         sleep=lambda s: None)
 
 
-def test_rebake_refuses_to_roll_a_stack_whose_state_it_cannot_see(aws, monkeypatch, tmp_path):
+def test_rebake_refuses_to_bake_for_a_stack_whose_state_it_cannot_see(deployed, monkeypatch, tmp_path):
     from inferctl import deploy, rebake
     monkeypatch.setattr(deploy, "BUILD_DIR", tmp_path)
-    with pytest.raises(UserError, match="no Terraform state for the deployed service") as err:
-        rebake.run(config_mod.load(overrides={}), say=lambda s: None)
-    assert "state_bucket" in err.value.hint
+    monkeypatch.setattr(rebake, "REPORT", tmp_path / "rebake.json")
+    monkeypatch.setattr(recipe, "recipe_hash", lambda: "edited-recipe")
+    outcome = rebake.run(config_mod.load(overrides={}), say=lambda s: None)
+    assert outcome.failed_step == "bake" and "no Terraform state for the deployed service" in outcome.error
+    assert [step for step, _, _ in outcome.ran] == ["decide", "bake"]
