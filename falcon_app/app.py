@@ -9,6 +9,7 @@ import falcon.asgi
 
 from . import errors, openapi, resources
 from .auth import ApiKeys
+from .logs import AccessLog
 from .metrics import Metrics
 from .middleware import RequestContext, RequireApiKey
 from .model import Predictor
@@ -77,8 +78,7 @@ def create_app(settings: Settings, predictor: Predictor, *, asgi: bool = True):
     metrics = Metrics(predictor.model_id)
     keys = None if settings.allow_anonymous else ApiKeys(settings.api_keys)
     cls = falcon.asgi.App if asgi else falcon.App
-    app = cls(middleware=[RequestContext(metrics), RequireApiKey(keys)])
-    app.req_options.strip_url_path_trailing_slash = False
+    app = cls(middleware=[RequestContext(metrics, AccessLog(settings.access_log)), RequireApiKey(keys)])
     app.set_error_serializer(errors.serialize)
     app.add_error_handler(Exception, errors.unhandled_async if asgi else errors.unhandled)
     routes = {

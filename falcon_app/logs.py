@@ -10,10 +10,15 @@ import time
 RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
+def timestamp(created: float) -> str:
+    """ISO 8601 UTC with milliseconds: 2026-01-02T03:04:05.678Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "ts": timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -22,6 +27,23 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+class AccessLog:
+    """The one-line-per-request access log, written straight to stdout.
+
+    Same JSON shape as JsonFormatter's lines, but without a LogRecord: profiling put
+    the logging machinery at about a third of a small request's CPU time.
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+
+    def write(self, fields: dict) -> None:
+        if self.enabled:
+            entry = {"ts": timestamp(time.time()), "level": "info", "logger": "falcon_app.access", "msg": "request"}
+            entry.update(fields)
+            sys.stdout.write(json.dumps(entry, default=str) + "\n")
 
 
 def gunicorn_logconfig(level: str = "INFO") -> dict:

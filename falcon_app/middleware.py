@@ -8,7 +8,6 @@ async wrappers, see app.py).
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import time
@@ -16,18 +15,19 @@ import time
 import falcon
 
 from .auth import ApiKeys
+from .logs import AccessLog
 from .metrics import Metrics
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED = "(unmatched)"
-access_log = logging.getLogger("falcon_app.access")
 
 
 class RequestContext:
     """Request id (honours a well-formed X-Request-ID), timing, access log and metrics."""
 
-    def __init__(self, metrics: Metrics):
+    def __init__(self, metrics: Metrics, access_log: AccessLog):
         self.metrics = metrics
+        self.access_log = access_log
 
     def process_request(self, req, resp):
         incoming = req.get_header("X-Request-ID")
@@ -40,7 +40,7 @@ class RequestContext:
         route = req.uri_template or UNMATCHED
         status = str(resp.status_code)
         self.metrics.observe(route, req.method, status, elapsed)
-        access_log.info("request", extra={
+        self.access_log.write({
             "request_id": req.context.request_id, "method": req.method, "path": req.path,
             "route": route, "status": resp.status_code, "duration_ms": round(elapsed * 1000, 3),
             "remote": req.remote_addr, "user_agent": req.user_agent})

@@ -26,11 +26,14 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_json(body: bytes):
-    """Strict JSON (no NaN/Infinity) or a 400."""
+    """Strict UTF-8 JSON (no NaN/Infinity) or a 400."""
     try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return _DECODER.decode(body.decode("utf-8"))
+    except ValueError as exc:          # includes UnicodeDecodeError
         raise falcon.HTTPBadRequest(description=f"malformed JSON: {exc}") from None
 
 

@@ -26,9 +26,11 @@ def _int(env, name: str, default: int, minimum: int = 1) -> int:
     return value
 
 
-def _bool(env, name: str) -> bool:
+def _bool(env, name: str, default: bool = False) -> bool:
     raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    if not raw:
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
@@ -55,6 +57,7 @@ class Settings:
     max_body_bytes: int = 1 << 20
     max_batch: int = 256
     log_level: str = "INFO"
+    access_log: bool = True              # one JSON line per request on stdout
 
     @classmethod
     def from_env(cls, env=None) -> "Settings":
@@ -72,6 +75,7 @@ class Settings:
             max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, minimum=64),
             max_batch=_int(env, "MAX_BATCH", cls.max_batch),
             log_level=(env.get("LOG_LEVEL", "").strip() or cls.log_level).upper(),
+            access_log=_bool(env, "ACCESS_LOG", default=True),
         )
         settings.check()
         return settings

@@ -5,28 +5,17 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Protocol, Sequence
+
+from .base import ModelError, Predictor
+from .softmax import SoftmaxPredictor
+
+__all__ = ["ForkSafePredictor", "ModelError", "Predictor", "load_predictor"]
 
 BUILTIN = "iris_softmax.json"
 
 
-class ModelError(ValueError):
-    """The model file is missing, unreadable or not a model this service can run."""
-
-
-class Predictor(Protocol):
-    model_id: str
-    features: list[str]     # input feature names, in order
-    classes: list[str]      # output class labels, in order
-
-    def predict_proba(self, rows: Sequence[Sequence[float]]) -> list[list[float]]:
-        """One probability per class for each row."""
-
-
 def load_predictor(model_path: str = "") -> Predictor:
     """The built-in model when model_path is empty, else the file's (.json softmax or .onnx)."""
-    from .softmax import SoftmaxPredictor
-
     if not model_path:
         return SoftmaxPredictor.from_text(resources.files(__package__).joinpath(BUILTIN).read_text())
     path = Path(model_path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from . import ModelError
+from .base import ModelError
 
 PROBABILITY_OUTPUTS = ("probabilities", "output_probability")
 

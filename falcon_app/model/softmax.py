@@ -6,12 +6,12 @@ import json
 import math
 from typing import Sequence
 
+from .base import ModelError
+
 
 class SoftmaxPredictor:
     def __init__(self, model_id: str, features: list[str], classes: list[str],
                  weights: list[list[float]], bias: list[float]):
-        from . import ModelError
-
         if len(weights) != len(classes) or len(bias) != len(classes):
             raise ModelError(f"softmax model {model_id}: {len(classes)} classes but "
                              f"{len(weights)} weight rows and {len(bias)} biases")
@@ -25,8 +25,6 @@ class SoftmaxPredictor:
 
     @classmethod
     def from_text(cls, text: str) -> "SoftmaxPredictor":
-        from . import ModelError
-
         try:
             params = json.loads(text)
             return cls(params["model_id"], params["features"], params["classes"],

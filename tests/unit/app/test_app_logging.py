@@ -2,21 +2,31 @@
 
 import json
 import logging
+import re
 import sys
 
+import falcon.testing
+
+from falcon_app.app import create_app
 from falcon_app.logs import JsonFormatter, configure
+from falcon_app.settings import Settings
 
 
-def test_access_log_line_per_request(client, caplog):
-    with caplog.at_level(logging.INFO, logger="falcon_app.access"):
-        client.simulate_get("/health", headers={"X-Request-ID": "trace-1", "User-Agent": "probe"})
-        client.simulate_get("/nope")
-    first, second = [r for r in caplog.records if r.name == "falcon_app.access"]
-    line = json.loads(JsonFormatter().format(first))
-    assert line["msg"] == "request" and line["level"] == "info"
-    assert (line["request_id"], line["route"], line["status"], line["method"]) == ("trace-1", "/health", 200, "GET")
-    assert line["user_agent"] == "probe" and line["duration_ms"] >= 0 and line["ts"].endswith("Z")
-    assert second.status == 404 and second.route == "(unmatched)"
+def test_access_log_line_per_request(client, capsys):
+    client.simulate_get("/health", headers={"X-Request-ID": "trace-1", "User-Agent": "probe"})
+    client.simulate_get("/nope")
+    first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert first["msg"] == "request" and first["level"] == "info" and first["logger"] == "falcon_app.access"
+    assert (first["request_id"], first["route"], first["status"], first["method"]) == ("trace-1", "/health", 200, "GET")
+    assert first["user_agent"] == "probe" and first["duration_ms"] >= 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["ts"])
+    assert second["status"] == 404 and second["route"] == "(unmatched)" and second["path"] == "/nope"
+
+
+def test_access_log_can_be_turned_off(predictor, capsys):
+    client = falcon.testing.TestClient(create_app(Settings(allow_anonymous=True, access_log=False), predictor))
+    assert client.simulate_get("/health").status_code == 200
+    assert capsys.readouterr().out == ""
 
 
 def test_exceptions_are_one_json_line():

@@ -88,7 +88,8 @@ def test_logs_are_json_lines_with_request_ids(server):
 def test_schemathesis_finds_no_server_errors_or_schema_mismatches(server):
     url, _, _ = server
     cli = Path(sys.executable).parent / "schemathesis"
-    result = subprocess.run([cli, "run", f"{url}/openapi.json", "-H", f"Authorization: Bearer {KEY}",
+    config = Path(__file__).with_name("schemathesis.toml")
+    result = subprocess.run([cli, "--config-file", str(config), "run", f"{url}/openapi.json", "-H", f"Authorization: Bearer {KEY}",
                              "--checks", "all", "--max-examples", "25", "--workers", "1"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:]
