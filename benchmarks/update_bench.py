@@ -17,6 +17,7 @@ import argparse
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,25 +31,32 @@ HOST = "inferctl-bench-host"
 TAG = "update-bench"
 
 
+def trigger(host, method: str, pinned: str) -> None:
+    if method == "updater":
+        run = rig.run_as_cron(host)
+        if run.code:
+            raise RuntimeError(f"updater run failed (exit {run.code}): {run.stderr.strip()}")
+    else:
+        rig.plain_restart(host, pinned)
+
+
 def one_update(host, key: str, version: str, method: str) -> dict:
     image = rig.variant(version)
     with Load(f"http://{host.address}/", workers=2, max_requests=50_000, max_seconds=300,
-              headers={"X-API-Key": key}) as load:
+              headers={"X-API-Key": key}) as load, ThreadPoolExecutor(1) as pool:
         time.sleep(1)
         started = time.monotonic()
         pinned = rig.push(image, TAG)
         pushed = time.monotonic() - started
-        if method == "updater":
-            run = rig.run_as_cron(host)
-            if run.code:
-                raise SystemExit(f"updater run failed (exit {run.code}): {run.stderr.strip()}")
-        else:
-            rig.plain_restart(host, pinned)
+        job = pool.submit(trigger, host, method, pinned)  # serving is seen while it still drains
         waited = rig.wait_version(host, key, version, timeout=300)
         serving = time.monotonic() - started if waited is not None else float("nan")
+        job.result()
         time.sleep(1)
-    return {"method": method, "push": pushed, "serving": serving, "requests": load.result.requests,
-            "failed": load.result.failed, "failures": load.result.failures[:3]}
+    result = load.result
+    return {"method": method, "push": pushed, "serving": serving, "requests": result.requests,
+            "failed": result.failed, "failures": result.failures[:3], "p99": result.latency(0.99),
+            "max": result.latency(1)}
 
 
 def main() -> int:
@@ -67,17 +75,20 @@ def main() -> int:
                 result = one_update(host, key, f"bench-{stamp}-{method}-{n}", method)
                 results.append(result)
                 print(f"{method:8} round {n + 1}: push {result['push']:.2f}s, push->serving "
-                      f"{result['serving']:.2f}s, {result['requests']} requests, {result['failed']} failed "
-                      f"{result['failures'] or ''}", flush=True)
+                      f"{result['serving']:.2f}s, {result['requests']} requests, {result['failed']} failed, "
+                      f"latency p99 {result['p99']:.3f}s max {result['max']:.3f}s {result['failures'] or ''}",
+                      flush=True)
         rig.run_updater(host, "run")  # the updater adopts what the plain restarts left
         unchanged = [rig.run_updater(host, "run") for _ in range(5)]
         assert all(r.last().get("event") == "unchanged" for r in unchanged), [r.records for r in unchanged]
         print()
-        print(f"{'method':10} {'push->serving (median s)':>25} {'failed requests':>16} {'requests':>9}")
+        print(f"{'method':10} {'push->serving (median s)':>25} {'failed requests':>16} {'requests':>9} "
+              f"{'worst latency (s)':>18}")
         for method in ("updater", "plain"):
             mine = [r for r in results if r["method"] == method]
             print(f"{method:10} {statistics.median(r['serving'] for r in mine):>25.2f} "
-                  f"{sum(r['failed'] for r in mine):>16} {sum(r['requests'] for r in mine):>9}")
+                  f"{sum(r['failed'] for r in mine):>16} {sum(r['requests'] for r in mine):>9} "
+                  f"{max(r['max'] for r in mine):>18.3f}")
         print(f"unchanged digest run (HEAD only, no pull), median of 5 incl. nsenter: "
               f"{statistics.median(r.seconds for r in unchanged):.3f}s")
     finally:

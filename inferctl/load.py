@@ -24,17 +24,24 @@ class LoadResult:
     requests: int = 0
     failures: list[str] = field(default_factory=list)
     versions: Counter = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)  # seconds, answered requests only
     seconds: float = 0.0
 
     @property
     def failed(self) -> int:
         return len(self.failures)
 
+    def latency(self, quantile: float) -> float:
+        """Latency at ``quantile`` (0..1) of the answered requests; 0 when none answered."""
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))] if ordered else 0.0
+
     def line(self) -> str:
         versions = ", ".join(f"{v}: {n}" for v, n in sorted(self.versions.items()))
         first = f"; first failures: {self.failures[:3]}" if self.failures else ""
-        return (f"{self.requests} requests in {self.seconds:.1f}s, {self.failed} failed "
-                f"(versions served: {versions or 'n/a'}){first}")
+        return (f"{self.requests} requests in {self.seconds:.1f}s, {self.failed} failed, latency p50 "
+                f"{self.latency(0.5) * 1000:.0f} ms / p99 {self.latency(0.99) * 1000:.0f} ms / max "
+                f"{self.latency(1) * 1000:.0f} ms (versions served: {versions or 'n/a'}){first}")
 
 
 class Load:
@@ -83,10 +90,12 @@ class Load:
                 self.result.requests += 1
             sent = time.monotonic() - self._started
             failure, version = self._one()
+            took = time.monotonic() - self._started - sent
             with self._lock:
                 if failure:
-                    took = time.monotonic() - self._started - sent
                     self.result.failures.append(f"sent at {sent:.2f}s, failed after {took:.2f}s: {failure}")
+                else:
+                    self.result.latencies.append(took)
                 if version:
                     self.result.versions[str(version)] += 1
 

@@ -41,6 +41,7 @@ def test_counts_requests_failures_and_versions(server):
     assert result.requests == 50 and result.failed == 5
     assert result.versions["v2"] == 45 and "HTTP 503" in result.failures[0]
     assert "50 requests" in result.line() and "5 failed" in result.line()
+    assert len(result.latencies) == 45 and 0 < result.latency(0.5) <= result.latency(1) < 10
 
 
 def test_refused_connections_are_failures():
