@@ -51,13 +51,11 @@ def _deploy(config) -> None:
     deploy.deploy(config, local=False, yes=True, image=False)
 
 
-def run(config, *, force: bool = False, local: bool = False, service_host: str = "",
-        say=print) -> pipeline.Outcome:
-    """``service_host``: the local host that serves (rolled with --local; default inferctl-host)."""
+def run(config, *, force: bool = False, local: bool = False, say=print) -> pipeline.Outcome:
     start = time.monotonic()
     if local:
         from . import local as target
-        steps, rollback = target.steps(config, say=say, **({"service": service_host} if service_host else {}))
+        steps, rollback = target.steps(config, say=say)
     else:
         steps, rollback = _aws_steps(config, say)
     outcome = pipeline.run(steps, pipeline.State(force=force), rollback=rollback, say=say)

@@ -2,28 +2,26 @@
 
 bake = `bake --local` (a real Packer build on a bare local host, saved as a local AMI), the
 canary = a local host booted from that AMI's disk, verify over nspawn:// and its address,
-roll = the local service host replaced by one from the promoted AMI (same name and address,
-its settings file and API keys carried over, as user-data would write them), like Terraform
-replacing the single instance.
+roll = what `invoke demo` does for a deploy: Terraform applied to moto replaces the instance
+(the AMI comes from the promoted channel), then the local host is booted from that AMI's disk
+with the new instance's user-data (inferctl.demo.boot_instance).
 """
 
 from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from .. import verify
 from ..bake import amis, front
 from ..bake import local as bake_local
 from ..errors import UserError
 from ..local import host as local_host
-from ..local import moto, netns, provision, registry
+from ..local import moto, provision, registry
 from .aws import REPORTS, checked
 from .pipeline import State, Step
 
 CANARY = "inferctl-canary"
-CARRIED = ("/etc/inference/inference.env", "/etc/inference/api-keys")
 MANIFEST_TYPES = ", ".join([
     "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -45,24 +43,7 @@ def registry_digest(repository: str, tag: str) -> str | None:
         raise UserError(f"local registry {registry.ADDRESS}: HEAD {repository}:{tag} -> {exc.code}") from None
 
 
-def replace_host(name: str, ami: str, say=print) -> local_host.LocalHost:
-    """Replace local host ``name`` by one booted from ``ami``, keeping its address and settings."""
-    old = local_host.LocalHost.load(name)
-    guest = netns.guest(name)
-    kept = {path: (Path(old.root) / path.lstrip("/")).read_bytes() for path in CARRIED
-            if (Path(old.root) / path.lstrip("/")).is_file()}
-    old.down()
-    new = local_host.LocalHost.create(name, bake_local.ami_tar(ami), index=guest.index if guest else None)
-    for path, data in kept.items():
-        target = Path(new.root) / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    say(f"rebake: {name} replaced from {ami}, booted in {new.boot():.1f}s at {new.address}")
-    return new
-
-
-def steps(config, *, service: str = local_host.DEFAULT_NAME, say=print, verify_run=verify.run,
-          bake=bake_local.bake) -> tuple[dict[str, Step], Step]:
+def steps(config, *, say=print, verify_run=verify.run, bake=bake_local.bake) -> tuple[dict[str, Step], Step]:
     project = config.project.name
     moto.start()
     ec2, ssm = moto.client("ec2"), moto.client("ssm")
@@ -104,17 +85,25 @@ def steps(config, *, service: str = local_host.DEFAULT_NAME, say=print, verify_r
         say(f"rebake: local {amis.parameter_name(project, 'latest')}: {state.previous or '(none)'} -> {state.ami}")
 
     def do_roll(state: State) -> None:
-        if service not in local_host.LocalHost.names():
-            say(f"rebake: no local service host {service!r} running: the next local deploy boots {state.ami}")
-            state.facts["rolled"] = False
+        from .. import deploy, demo  # demo imports this module: import on use
+
+        ami = amis.read_channel(ssm, project, "latest")
+        state_file = deploy.open_target(config, local=True).state_path
+        if not state_file.exists() or local_host.DEFAULT_NAME not in local_host.LocalHost.names():
+            say(f"rebake: nothing deployed locally: the next `invoke demo` (or deploy --local) boots {ami}")
+            state.facts["service"] = ""
             return
-        replace_host(service, amis.read_channel(ssm, project, "latest"), say=say)
-        state.facts["rolled"] = True
+        outputs = deploy.deploy(config, local=True, yes=True, image=False)
+        host = demo.boot_instance(config, outputs["instance_id"], ami, say)
+        url = f"http://{host.address}"
+        say(f"rebake: {url}/health answered after {demo.wait_healthy(url + '/health'):.1f}s")
+        state.facts["service"] = host.name
 
     def do_verify_service(state: State) -> None:
-        if state.facts.get("rolled"):
-            report = verify_run(f"nspawn://{service}", config, report_path=REPORTS / "verify.json", say=say)
-            checked(report, f"local service host {service}")
+        if state.facts.get("service"):
+            report = verify_run(f"nspawn://{state.facts['service']}", config,
+                                report_path=REPORTS / "verify.json", say=say)
+            checked(report, f"local service host {state.facts['service']}")
 
     def do_prune(state: State) -> None:
         front.prune(config, local=True, apply=True)
