@@ -47,11 +47,13 @@ def _key(name: str) -> str:
     return name if IDENTIFIER.match(name) else hcl_string(name)
 
 
-def hcl_map(values: dict, raw: dict[str, str] | None = None) -> str:
-    """A multi-line HCL map; `raw` entries are HCL expressions written as they are."""
-    lines = [f"    {_key(k)} = {hcl(v)}" for k, v in values.items()]
-    lines += [f"    {_key(k)} = {expr}" for k, expr in (raw or {}).items()]
-    return "{\n" + "\n".join(lines) + "\n  }"
+def hcl_map(values: dict, raw: dict[str, str] | None = None, indent: int = 2) -> str:
+    """A multi-line HCL map whose closing brace sits at `indent`; `raw` entries are HCL
+    expressions written as they are."""
+    pad = " " * (indent + 2)
+    lines = [f"{pad}{_key(k)} = {hcl(v)}" for k, v in values.items()]
+    lines += [f"{pad}{_key(k)} = {expr}" for k, expr in (raw or {}).items()]
+    return "{\n" + "\n".join(lines) + "\n" + " " * indent + "}"
 
 
 def hcl_env(values: dict[str, str]) -> str:
