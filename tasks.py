@@ -110,7 +110,7 @@ def host_down(c, name="inferctl-host", all=False):
     for each in host.LocalHost.names() if all else [name]:
         print(f"{each}: {'removed' if host.down(each) else 'not found'}")
     if all:
-        registry.stop()
+        registry.stop(force=True)
         netns.teardown()
 
 
@@ -150,9 +150,9 @@ def registry_start(c):
 @task
 @clean_errors
 def registry_stop(c):
-    """Stop the local registry."""
+    """Stop the local registry (even while other local processes use it)."""
     from inferctl.local import registry
-    registry.stop()
+    registry.stop(force=True)
 
 
 for _t in (host_up, host_down, host_shell, host_spec, registry_start, registry_stop):

@@ -31,6 +31,9 @@ from ..shell import run
 SUBNET = ipaddress.ip_network("10.99.0.0/24")
 HOST_IP = "10.99.0.1"
 BRIDGE = "inf-br0"
+# A bridge without an address of its own takes the lowest MAC of its ports, so it changed whenever
+# a guest came or went and the other guests' ARP entries for 10.99.0.1 went stale for seconds.
+BRIDGE_MAC = "02:99:00:00:00:01"
 FIRST_GUEST = 2
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
@@ -113,7 +116,9 @@ def ensure_network() -> None:
 
 def _ensure_network() -> None:
     if not _link_exists(BRIDGE):
-        _ip("link", "add", BRIDGE, "type", "bridge")
+        _ip("link", "add", BRIDGE, "address", BRIDGE_MAC, "type", "bridge")
+    if BRIDGE_MAC not in _ip("link", "show", BRIDGE).stdout:
+        _ip("link", "set", BRIDGE, "address", BRIDGE_MAC)
     addrs = _ip("-j", "addr", "show", "dev", BRIDGE).stdout
     if f'"{HOST_IP}"' not in addrs:
         _ip("addr", "add", f"{HOST_IP}/{SUBNET.prefixlen}", "dev", BRIDGE)

@@ -12,7 +12,7 @@ import shlex
 import time
 
 from .. import app_image
-from ..bake.recipe import REMOTE_IMAGE_DIR, provision_steps
+from ..bake.recipe import REMOTE_IMAGE_DIR, provision_steps, recipe_env
 from ..config import Config
 from ..paths import IMAGE_DIR
 from . import registry
@@ -32,15 +32,7 @@ def publish_app(cfg: Config, tag: str | None = None) -> tuple[str, str]:
     return f"{registry.ADDRESS}/{cfg.app.repository}:{tag}", pinned
 
 
-def recipe_env(tracked: str, pin: str = "") -> dict[str, str]:
-    """The recipe's inputs for a local host (see image/provision/lib.bash)."""
-    env = {"INFERENCE_IMAGE": tracked, "INSECURE_REGISTRY": registry.ADDRESS}
-    if pin:
-        env["INFERENCE_PIN"] = pin
-    return env
-
-
-def provision(host: LocalHost, tracked: str, pin: str = "", *, cleanup: bool = False,
+def provision(host: LocalHost, tracked: str, pin: str, *, cleanup: bool = False,
               log=print) -> dict[str, float]:
     """Run the recipe on a booted host (and, with ``cleanup``, the cleanup and its check).
 
@@ -48,13 +40,13 @@ def provision(host: LocalHost, tracked: str, pin: str = "", *, cleanup: bool = F
     """
     host.copy_in(IMAGE_DIR, REMOTE_IMAGE_DIR)
     recipe, final = provision_steps()
-    return _run(host, recipe + (final if cleanup else []), recipe_env(tracked, pin), log)
+    return _run(host, recipe + (final if cleanup else []), recipe_env(tracked, pin, registry.ADDRESS), log)
 
 
-def cleanup(host: LocalHost, tracked: str, log=print) -> dict[str, float]:
+def cleanup(host: LocalHost, tracked: str, pin: str = "", log=print) -> dict[str, float]:
     """Only the recipe's cleanup and leftover check (after ``provision`` and the bake-phase spec)."""
     _, final = provision_steps()
-    return _run(host, final, recipe_env(tracked), log)
+    return _run(host, final, recipe_env(tracked, pin, registry.ADDRESS), log)
 
 
 def _run(host: LocalHost, commands: list[str], env: dict[str, str], log) -> dict[str, float]:

@@ -5,6 +5,10 @@ network, so both this machine and the guests pull from the same address. Plain H
 (Debian's default config turns htpasswd on, which answers 401 to everything); the host
 dockerd trusts it through ``--insecure-registry`` (see inferctl.local.docker), a guest's
 dockerd through its daemon.json. Blobs live under CACHE_DIR, so a push survives a restart.
+
+The registry is shared: every process that starts or pushes registers as a user (its pid under
+STATE_DIR/registry-users), and ``stop()`` leaves the registry running while another live process
+uses it (``force=True`` stops it anyway: ``local.registry-stop``, ``host-down --all``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ PIDFILE = STATE_DIR / "registry.pid"
 LOGFILE = STATE_DIR / "registry.log"
 CONFIG = STATE_DIR / "registry.yml"
 STORAGE = CACHE_DIR / "registry"
+USERS = STATE_DIR / "registry-users"
 START_TIMEOUT = 20.0
 
 CONFIG_TEXT = """\
@@ -62,9 +67,28 @@ def _pid() -> int | None:
     return pid if name.startswith("docker-registr") else None
 
 
+def _register() -> None:
+    ensure(USERS).joinpath(str(os.getpid())).touch()
+
+
+def _other_users() -> list[int]:
+    """Live processes other than this one that use the registry (stale entries are dropped)."""
+    others = []
+    for entry in USERS.glob("*") if USERS.exists() else []:
+        pid = int(entry.name) if entry.name.isdigit() else 0
+        if pid == os.getpid():
+            continue
+        if pid and Path(f"/proc/{pid}").exists():
+            others.append(pid)
+        else:
+            entry.unlink(missing_ok=True)
+    return others
+
+
 def start() -> None:
     """Start the registry (and the network it listens on) unless it already answers."""
     netns.hold("registry")
+    _register()
     if is_up():
         return
     if _pid() is not None:
@@ -91,8 +115,14 @@ def start() -> None:
                     hint=f"see {LOGFILE}")
 
 
-def stop() -> None:
-    """Stop the registry this module started; the network goes too if nothing else uses it."""
+def stop(force: bool = False) -> bool:
+    """Stop the registry unless another live process uses it (``force``: regardless); True if stopped.
+
+    The network goes too if nothing else uses it.
+    """
+    (USERS / str(os.getpid())).unlink(missing_ok=True)
+    if not force and _other_users():
+        return False
     pid = _pid()
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
@@ -106,14 +136,17 @@ def stop() -> None:
         if Path(f"/proc/{pid}").exists():
             os.kill(pid, signal.SIGKILL)
     PIDFILE.unlink(missing_ok=True)
+    for entry in USERS.glob("*") if USERS.exists() else []:
+        entry.unlink(missing_ok=True)
     netns.unhold("registry")
     netns.teardown_if_idle()
+    return True
 
 
 def push(local_image_ref: str, name: str, tag: str) -> str:
     """Push a local image as ``<registry>/<name>:<tag>``; return the digest reference
     ``10.99.0.1:5000/<name>@sha256:...`` (what the hosts pin)."""
-    start()
+    start()  # also registers this process as a user
     docker.ensure_daemon()
     target = f"{ADDRESS}/{name}:{tag}"
     run(["docker", "tag", local_image_ref, target], capture=True)

@@ -66,7 +66,7 @@ def provisioned(app_refs, tmp_path_factory):
 def live_host(provisioned, app_refs):
     """The same host after cleanup, its check, and a reboot: what an instance of the image is."""
     host, _ = provisioned
-    provision.cleanup(host, app_refs[0])
+    provision.cleanup(host, *app_refs)
     host.restart()
     return host
 

@@ -48,3 +48,26 @@ def test_registry_unreachable_at_boot_still_serves(live_host):
         assert probe.returncode != 0, "the registry was reachable: the fault was not injected"
     finally:
         subprocess.run(["iptables", "-w", "-D", *rule], check=False)
+
+
+def test_crash_loop_trips_the_start_limit(live_host):
+    """A container that cannot start makes systemd give up (start-limit-hit), not loop forever."""
+    unit = "inference@blue.service"
+    # Docker refuses memory limits under 6 MB: every start fails at once, like a crashing image.
+    live_host.exec("echo CONTAINER_MEMORY=1m >> /etc/inference/inference.env && "
+                   f"systemctl reset-failed {unit}; systemctl restart --no-block {unit}")
+    try:
+        deadline = time.monotonic() + 60
+        result = ""
+        while time.monotonic() < deadline:
+            result = live_host.exec(["systemctl", "show", "-p", "Result", "--value", unit]).stdout.strip()
+            if result == "start-limit-hit":
+                break
+            time.sleep(1)
+        assert result == "start-limit-hit", f"still looping after 60 s (Result={result})"
+        restarts = live_host.exec(["systemctl", "show", "-p", "NRestarts", "--value", unit]).stdout.strip()
+        assert int(restarts) >= 4
+    finally:
+        live_host.exec("sed -i '/^CONTAINER_MEMORY=1m$/d' /etc/inference/inference.env && "
+                       f"systemctl reset-failed {unit} && systemctl start {unit}")
+    assert wait_serving(live_host, 30) is not None
