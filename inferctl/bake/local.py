@@ -94,7 +94,10 @@ def bake(config, *, if_changed: bool = False, say=print, server: moto.Moto | Non
         disk = host.snapshot(ensure(ami_dir()) / f"{name}.tar.partial-disk")
     finally:
         host.down()
-    ami = register(ec2, name=name, tags=tags, disk=disk)
+    try:
+        ami = register(ec2, name=name, tags=tags, disk=disk)
+    finally:
+        disk.unlink(missing_ok=True)  # renamed to <ami>.tar when registered
     parameter = amis.write_channel(ssm, config.project.name, "candidate", ami)
     say(f"bake --local: {ami} ({name}) disk {ami_tar(ami)}; written to {parameter} on {server.endpoint_url()}")
     return ami
