@@ -20,3 +20,12 @@ def test_register_names_the_disk_after_the_ami_and_prune_removes_it(aws, tmp_pat
     register_baked(ec2, "inference-local-2", "2025-01-02T00:00:00Z")
     amis.prune(ec2, ssm, "inference", keep=1, apply=True, say=lambda line: None, on_deleted=local.remove_disk)
     assert not list(local.ami_dir().iterdir())
+
+
+def test_disks_of_local_hosts_count_as_in_use(tmp_path, monkeypatch):
+    from inferctl.local import host as local_host
+    monkeypatch.setattr(local, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(local_host, "STATE_DIR", tmp_path / "state")
+    local_host.LocalHost(name="web", root="/nowhere", source=str(local.ami_dir() / "ami-0abc.tar"))._save()
+    local_host.LocalHost(name="bare", root="/nowhere", source=str(tmp_path / "rootfs" / "host.tar"))._save()
+    assert local.in_use_by_hosts() == {"ami-0abc": "disk of local host web"}
