@@ -19,12 +19,11 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..errors import UserError
 from ..shell import require
 from . import host as local_host
-from . import netns, provision, registry
+from . import provision, registry
 from .host import LocalHost
 
 REPOSITORY = "inference"
@@ -154,14 +153,6 @@ def wait_version(host: LocalHost, key: str, version: str, timeout: float) -> flo
             return time.monotonic() - started
         time.sleep(0.1)
     return None
-
-
-def bridge_mac() -> str:
-    """MAC of the local network's bridge. Linux gives a bridge without a set address the lowest
-    MAC of its ports, so a guest coming or going can change it; guests then send to a stale
-    neighbour entry for seconds. A load test reports it when it changed under it."""
-    path = Path("/sys/class/net") / netns.BRIDGE / "address"
-    return path.read_text().strip() if path.exists() else ""
 
 
 def state(host: LocalHost) -> dict:

@@ -40,16 +40,12 @@ class Scenario:
                     headers={"X-API-Key": self.key})
 
     def update_under_load(self, *args: str) -> tuple[rig.Run, Load]:
-        mac = rig.bridge_mac()
         with self.load() as load:
             time.sleep(1)  # traffic before the run starts
             run = rig.run_updater(self.host, *args)
             time.sleep(1)  # and after it ends
         print(f"\n{' '.join(args) or 'run'}: exit {run.code} in {run.seconds:.1f}s, events {run.events}; "
               f"load: {load.result.line()}")
-        if rig.bridge_mac() != mac:
-            print(f"note: the local bridge's MAC changed ({mac} -> {rig.bridge_mac()}) during the run: "
-                  "another local host came or went; guests then use a stale neighbour entry for seconds")
         return run, load
 
     def active(self, slot: str) -> bool:
