@@ -75,7 +75,7 @@ class _Adapted:
 
 def create_app(settings: Settings, predictor: Predictor, *, asgi: bool = True):
     """Build the API. The predictor is used as given (load it once, before or after fork)."""
-    metrics = Metrics(predictor.model_id)
+    metrics = Metrics(predictor.model_id, settings.metrics_dir or None)
     keys = None if settings.allow_anonymous else ApiKeys(settings.api_keys)
     cls = falcon.asgi.App if asgi else falcon.App
     app = cls(middleware=[RequestContext(metrics, AccessLog(settings.access_log)), RequireApiKey(keys)])

@@ -7,6 +7,8 @@ files go to /dev/shm (or /tmp), the control socket is off, logs go to stdout.
 """
 
 import os
+import shutil
+from pathlib import Path
 
 from falcon_app.logs import gunicorn_logconfig
 
@@ -34,6 +36,9 @@ max_requests_jitter = _env_int("MAX_REQUESTS_JITTER", 0)
 # worker then reloads the model after the fork (see ForkSafePredictor).
 preload_app = os.environ.get("PRELOAD", "true").strip().lower() not in ("0", "false", "no", "off")
 worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"
+# Where workers publish their counts so /metrics can sum them (this master's own folder;
+# the workers inherit the variable).
+METRICS_DIR = Path(os.environ.setdefault("METRICS_DIR", f"{worker_tmp_dir}/falcon_app-metrics-{os.getpid()}"))
 asgi_loop = os.environ.get("ASGI_LOOP", "auto").strip() or "auto"   # auto: uvloop when installed
 control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
@@ -48,3 +53,12 @@ def post_fork(server, worker):
 
     if entry.PREDICTOR is not None:
         entry.PREDICTOR.load()
+
+
+def child_exit(server, worker):
+    """A worker's counts leave with it (Prometheus sees a counter reset)."""
+    (METRICS_DIR / f"{worker.pid}.json").unlink(missing_ok=True)
+
+
+def on_exit(server):
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)

@@ -1,20 +1,28 @@
 """Prometheus metrics in the text exposition format: request counts and a latency
-histogram by route, method and status.
+histogram by route, method and status, plus rows classified.
 
-Kept in-process (no client library). Each gunicorn worker counts what it served and
-labels its series with its pid (`worker`), so counts from different workers never
-mix into one series that jumps between scrapes."""
+Kept in-process (no client library). Under gunicorn each worker counts what it served,
+and a scrape lands on one worker at random, so with a shared directory (METRICS_DIR,
+set by gunicorn_conf) each worker also publishes its counts there once a second (a
+background thread, atomic file replace) and /metrics answers the sum over all workers.
+The gunicorn master deletes a worker's file when the worker exits (a counter reset, as
+Prometheus expects after a restart)."""
 
 from __future__ import annotations
 
 import bisect
+import json
 import os
 import threading
 import time
 from collections import defaultdict
+from pathlib import Path
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+PUBLISH_INTERVAL = 1.0
+
+Key = tuple[str, str, str]   # route, method, status
 
 
 def _escape(value: str) -> str:
@@ -26,54 +34,99 @@ def _labels(**labels: str) -> str:
 
 
 class Metrics:
-    def __init__(self, model_id: str):
-        self._lock = threading.Lock()
-        self._counts: dict[tuple[str, str, str], int] = defaultdict(int)
-        self._buckets: dict[tuple[str, str, str], list[int]] = {}
-        self._sums: dict[tuple[str, str, str], float] = defaultdict(float)
-        self._predictions = 0
+    def __init__(self, model_id: str, shared_dir: str | Path | None = None):
         self.model_id = model_id
-        self.started = time.time()
+        self.shared_dir = Path(shared_dir) if shared_dir else None
+        self._lock = threading.Lock()
+        self._buckets: dict[Key, list[int]] = {}
+        self._sums: dict[Key, float] = defaultdict(float)
+        self._predictions = 0
+        self._publisher_pid = 0     # the process whose publisher thread runs (0: none yet)
 
     def observe(self, route: str, method: str, status: str, seconds: float) -> None:
         key = (route, method, status)
         with self._lock:
-            self._counts[key] += 1
             self._sums[key] += seconds
             buckets = self._buckets.setdefault(key, [0] * (len(BUCKETS) + 1))
             buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
+        if self.shared_dir and self._publisher_pid != os.getpid():
+            self._start_publisher()
 
     def count_predictions(self, n: int) -> None:
         with self._lock:
             self._predictions += n
 
-    def render(self) -> str:
-        pid = str(os.getpid())
-        lines = [
-            "# HELP http_requests_total HTTP requests handled, by route, method and status.",
-            "# TYPE http_requests_total counter",
-        ]
+    # --- sharing between gunicorn workers -------------------------------------------
+    def snapshot(self) -> dict:
         with self._lock:
-            counts = dict(self._counts)
-            buckets = {k: list(v) for k, v in self._buckets.items()}
-            sums = dict(self._sums)
-            predictions = self._predictions
-        for (route, method, status), n in sorted(counts.items()):
-            lines.append(f"http_requests_total{_labels(route=route, method=method, status=status, worker=pid)} {n}")
+            return {"series": [[*key, list(buckets), self._sums[key]] for key, buckets in self._buckets.items()],
+                    "predictions": self._predictions}
+
+    def publish(self) -> None:
+        """Write this process's counts to <shared_dir>/<pid>.json (tmp file + rename)."""
+        self.shared_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target = self.shared_dir / f"{os.getpid()}.json"
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.snapshot()))
+        tmp.replace(target)
+
+    def _start_publisher(self) -> None:
+        """One daemon thread per process (started after the fork, on first use)."""
+        with self._lock:
+            if self._publisher_pid == os.getpid():
+                return
+            self._publisher_pid = os.getpid()
+
+        def loop():
+            while True:
+                time.sleep(PUBLISH_INTERVAL)
+                try:
+                    self.publish()
+                except OSError:
+                    pass      # a full or vanished /dev/shm must not kill the worker; retried next tick
+
+        threading.Thread(target=loop, name="metrics-publisher", daemon=True).start()
+
+    def _merged(self) -> dict:
+        if not self.shared_dir:
+            return self.snapshot()
+        self.publish()
+        buckets: dict[Key, list[int]] = {}
+        sums: dict[Key, float] = defaultdict(float)
+        predictions = 0
+        for path in self.shared_dir.glob("*.json"):
+            try:
+                snap = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue      # the worker exited between glob and read
+            predictions += snap["predictions"]
+            for route, method, status, counts, total in snap["series"]:
+                key = (route, method, status)
+                merged = buckets.setdefault(key, [0] * (len(BUCKETS) + 1))
+                buckets[key] = [a + b for a, b in zip(merged, counts)]
+                sums[key] += total
+        return {"series": [[*key, counts, sums[key]] for key, counts in buckets.items()],
+                "predictions": predictions}
+
+    # --- exposition ---------------------------------------------------------------------
+    def render(self) -> str:
+        data = self._merged()
+        series = sorted(data["series"])
+        lines = ["# HELP http_requests_total HTTP requests handled, by route, method and status.",
+                 "# TYPE http_requests_total counter"]
+        for route, method, status, counts, _ in series:
+            lines.append(f"http_requests_total{_labels(route=route, method=method, status=status)} {sum(counts)}")
         lines += ["# HELP http_request_duration_seconds Time from request received to response ready.",
                   "# TYPE http_request_duration_seconds histogram"]
-        for (route, method, status), counts_by_bucket in sorted(buckets.items()):
+        for route, method, status, counts, total in series:
+            base = dict(route=route, method=method, status=status)
             running = 0
-            base = dict(route=route, method=method, status=status, worker=pid)
-            for bound, n in zip((*BUCKETS, float("inf")), counts_by_bucket):
+            for bound, n in zip((*BUCKETS, float("inf")), counts):
                 running += n
                 le = "+Inf" if bound == float("inf") else repr(bound)
                 lines.append(f"http_request_duration_seconds_bucket{_labels(**base, le=le)} {running}")
-            lines.append(f"http_request_duration_seconds_sum{_labels(**base)} {sums[(route, method, status)]:.6f}")
+            lines.append(f"http_request_duration_seconds_sum{_labels(**base)} {total:.6f}")
             lines.append(f"http_request_duration_seconds_count{_labels(**base)} {running}")
         lines += ["# HELP predictions_total Rows classified.", "# TYPE predictions_total counter",
-                  f"predictions_total{_labels(model=self.model_id, worker=pid)} {predictions}",
-                  "# HELP process_start_time_seconds Start time of this worker (unix seconds).",
-                  "# TYPE process_start_time_seconds gauge",
-                  f"process_start_time_seconds{_labels(worker=pid)} {self.started:.3f}"]
+                  f"predictions_total{_labels(model=self.model_id)} {data['predictions']}"]
         return "\n".join(lines) + "\n"

@@ -58,6 +58,7 @@ class Settings:
     max_batch: int = 256
     log_level: str = "INFO"
     access_log: bool = True              # one JSON line per request on stdout
+    metrics_dir: str = ""                # shared by gunicorn workers so /metrics sums them all
 
     @classmethod
     def from_env(cls, env=None) -> "Settings":
@@ -76,6 +77,7 @@ class Settings:
             max_batch=_int(env, "MAX_BATCH", cls.max_batch),
             log_level=(env.get("LOG_LEVEL", "").strip() or cls.log_level).upper(),
             access_log=_bool(env, "ACCESS_LOG", default=True),
+            metrics_dir=env.get("METRICS_DIR", "").strip(),
         )
         settings.check()
         return settings

@@ -1,6 +1,11 @@
 """/metrics: Prometheus text with counts and a latency histogram by route and status."""
 
+import json
+import os
 import re
+import time
+
+import pytest
 
 from falcon_app.metrics import BUCKETS, Metrics
 
@@ -64,3 +69,35 @@ def test_bucket_edges_and_label_escaping():
     assert find(samples, "http_request_duration_seconds_bucket", le=repr(BUCKETS[0])) == [1.0]
     assert find(samples, "http_request_duration_seconds_bucket", le="2.5") == [1.0]
     assert find(samples, "http_request_duration_seconds_bucket", le="+Inf") == [2.0]
+
+
+def test_workers_are_summed_through_the_shared_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(Metrics, "_start_publisher", lambda self: None)    # publish by hand here
+    first, second = Metrics("m", tmp_path), Metrics("m", tmp_path)
+    monkeypatch.setattr(os, "getpid", lambda: 1001)
+    first.observe("/health", "GET", "200", 0.001)
+    first.count_predictions(2)
+    first.publish()
+    monkeypatch.setattr(os, "getpid", lambda: 1002)
+    second.observe("/health", "GET", "200", 0.3)
+    second.observe("/health", "GET", "200", 0.3)
+    samples = parse(second.render())
+    assert find(samples, "http_requests_total", route="/health") == [3.0]
+    assert find(samples, "http_request_duration_seconds_bucket", route="/health", le="0.001") == [1.0]
+    assert find(samples, "http_request_duration_seconds_sum", route="/health") == [pytest.approx(0.601)]
+    assert find(samples, "predictions_total") == [2.0]
+    (tmp_path / "1001.json").unlink()                      # that worker exited
+    assert find(parse(second.render()), "http_requests_total", route="/health") == [2.0]
+
+
+def test_publisher_thread_keeps_the_file_fresh(tmp_path, monkeypatch):
+    import falcon_app.metrics as metrics_module
+
+    monkeypatch.setattr(metrics_module, "PUBLISH_INTERVAL", 0.05)
+    metrics = Metrics("m", tmp_path)
+    metrics.observe("/x", "GET", "200", 0.01)
+    published = tmp_path / f"{os.getpid()}.json"
+    deadline = time.monotonic() + 5
+    while not published.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert json.loads(published.read_text())["series"][0][:3] == ["/x", "GET", "200"]

@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,24 @@ def test_chunked_bodies_are_read_and_bounded(server):
     reply = requests.post(f"{url}/api/infer", data=chunks, headers={**AUTH, "Content-Type": "application/json"},
                           timeout=5)
     assert reply.status_code == 413
+
+
+def test_metrics_count_every_worker(server):
+    url, proc, _ = server
+
+    def health_count():
+        text = requests.get(f"{url}/metrics", headers=AUTH, timeout=5).text
+        line = [ln for ln in text.splitlines() if ln.startswith('http_requests_total{route="/health",method="GET"')]
+        return int(line[0].split()[-1]) if line else 0
+
+    time.sleep(1.5)                                      # counts are published once a second
+    before = health_count()
+    for _ in range(30):
+        requests.get(f"{url}/health", timeout=5)        # a new connection each: either worker answers
+    time.sleep(1.5)
+    assert health_count() - before == 30
+    published = list(Path(f"/dev/shm/falcon_app-metrics-{proc.pid}").glob("*.json"))
+    assert 1 <= len(published) <= 2
 
 
 def test_logs_are_json_lines_with_request_ids(server):
