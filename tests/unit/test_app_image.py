@@ -1,0 +1,41 @@
+"""inferctl.app_image: inputs are checked before any daemon or build is touched."""
+
+import pytest
+
+from inferctl import app_image
+from inferctl.errors import UserError
+
+
+def test_unknown_extras_are_refused_up_front(monkeypatch):
+    monkeypatch.setattr(app_image, "ensure_daemon", lambda: pytest.fail("must not reach the daemon"))
+    with pytest.raises(UserError, match="unknown extras 'gpu'"):
+        app_image.build(extras="gpu")
+
+
+def test_context_copy_gets_the_extra_ca_and_nothing_stale(tmp_path):
+    ca = tmp_path / "corp-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    context = app_image._stage_context(tmp_path / "ctx", ca)
+    assert (context / "Dockerfile").is_file() and (context / "model" / "iris_softmax.json").is_file()
+    assert (context / "extra-ca.pem").read_text() == ca.read_text()
+    assert not list(context.rglob("__pycache__"))
+    assert not (app_image.APP_DIR / "extra-ca.pem").exists()        # the source folder stays clean
+
+
+@pytest.mark.parametrize("content", ["not a certificate", None])
+def test_a_bad_extra_ca_is_a_clear_error(tmp_path, content):
+    ca = tmp_path / "ca.pem"
+    if content is not None:
+        ca.write_text(content)
+    with pytest.raises(UserError, match="is not a PEM certificate file"):
+        app_image._stage_context(tmp_path / "ctx", ca)
+
+
+def test_revision_names_the_commit():
+    import re
+    import subprocess
+
+    head = subprocess.run(["git", "-C", str(app_image.REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout")
+    assert re.fullmatch(re.escape(head.stdout.strip()) + r"(-dirty)?", app_image.revision())
