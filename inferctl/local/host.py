@@ -163,7 +163,9 @@ class LocalHost:
         wants = ensure(units / "sysinit.target.wants") / CGROUP_FIX_UNIT
         if not wants.is_symlink():
             wants.symlink_to(f"/etc/systemd/system/{CGROUP_FIX_UNIT}")
-        if (root / "usr/sbin/sshd").exists():
+        # Like an EC2 launch: a bare image gets host keys and the key pair's user (the bake
+        # connects over SSH); a baked image has sshd masked, so it gets neither.
+        if (root / "usr/sbin/sshd").exists() and not _masked(root, "ssh.service"):
             if not list((root / "etc/ssh").glob("ssh_host_*_key")):
                 run(["chroot", root, "ssh-keygen", "-A"], capture=True)
             self._add_bootstrap_user(root)
@@ -328,6 +330,11 @@ class LocalHost:
         shutil.rmtree(Path(self.root).parent, ignore_errors=True)
         shutil.rmtree(self.state_dir(self.name), ignore_errors=True)
         netns.teardown_if_idle()
+
+
+def _masked(root: Path, unit: str) -> bool:
+    link = root / "etc/systemd/system" / unit
+    return link.is_symlink() and os.readlink(link) == "/dev/null"
 
 
 def _is_nspawn(pid: int) -> bool:
