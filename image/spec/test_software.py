@@ -132,7 +132,7 @@ def test_ecr_credential_helper_wired(host, settings):
 def test_unattended_security_upgrades(host):
     dump = host.check_output("apt-config dump")
     assert 'APT::Periodic::Unattended-Upgrade "1";' in dump
-    patterns = re.findall(r'Unattended-Upgrade::Origins-Pattern:: "([^"]+)";', dump)
+    patterns = re.findall(r'Unattended-Upgrade::(?:Origins-Pattern|Allowed-Origins):: "([^"]+)";', dump)
     assert patterns and all("security" in p.lower() for p in patterns), patterns
 
 
