@@ -15,9 +15,13 @@ from falcon_app.logs import gunicorn_logconfig
 WORKER_CLASSES = {"asgi": "falcon_app.asgi:app", "sync": "falcon_app.wsgi:app", "gthread": "falcon_app.wsgi:app"}
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
     raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else default
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise SystemExit(f"{name}={raw!r}: expected a whole number >= {minimum}")
+    return int(raw)
 
 
 worker_class = os.environ.get("WORKER_CLASS", "asgi").strip() or "asgi"
@@ -27,11 +31,11 @@ wsgi_app = WORKER_CLASSES[worker_class]
 bind = [os.environ.get("BIND", "").strip() or f"0.0.0.0:{_env_int('PORT', 8000)}"]
 workers = _env_int("WEB_CONCURRENCY", 2)
 threads = _env_int("THREADS", 4 if worker_class == "gthread" else 1)
-timeout = _env_int("TIMEOUT", 30)
+timeout = _env_int("TIMEOUT", 30)       # also bounds a worker's model load: raise it for big models
 graceful_timeout = _env_int("GRACEFUL_TIMEOUT", 20)
 keepalive = _env_int("KEEPALIVE", 5)
-max_requests = _env_int("MAX_REQUESTS", 0)
-max_requests_jitter = _env_int("MAX_REQUESTS_JITTER", 0)
+max_requests = _env_int("MAX_REQUESTS", 0, minimum=0)          # 0: never recycle workers
+max_requests_jitter = _env_int("MAX_REQUESTS_JITTER", 0, minimum=0)
 # Load settings and model once in the master (a bad model stops startup at once); each
 # worker then reloads the model after the fork (see ForkSafePredictor).
 preload_app = os.environ.get("PRELOAD", "true").strip().lower() not in ("0", "false", "no", "off")

@@ -131,8 +131,13 @@ def test_bad_settings_stop_startup_with_a_clear_line():
     assert "no API keys: set API_KEYS" in result.stderr + result.stdout
 
 
-def test_unknown_worker_class_is_refused():
-    env = gunicorn_env(free_port(), 1, "eventlet", API_KEYS=KEY)
+@pytest.mark.parametrize("worker_class,extra,message", [
+    ("eventlet", {}, "WORKER_CLASS='eventlet': use one of asgi, sync, gthread"),
+    ("asgi", {"TIMEOUT": "soon"}, "TIMEOUT='soon': expected a whole number >= 1"),
+    ("asgi", {"MAX_REQUESTS": "-1"}, "MAX_REQUESTS='-1': expected a whole number >= 0"),
+])
+def test_bad_gunicorn_settings_are_refused(worker_class, extra, message):
+    env = gunicorn_env(free_port(), 1, worker_class, API_KEYS=KEY, **extra)
     result = subprocess.run(gunicorn_cmd(), env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
-    assert "WORKER_CLASS='eventlet': use one of asgi, sync, gthread" in result.stderr + result.stdout
+    assert message in result.stderr + result.stdout
