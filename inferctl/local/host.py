@@ -149,6 +149,11 @@ class LocalHost:
         """What EC2 and cloud-init do for a new instance, plus the nspawn cgroup fix."""
         root = Path(self.root)
         (root / "etc/hostname").write_text(self.name + "\n")
+        # What cloud-init's manage_etc_hosts does (sudo resolves the hostname): one 127.0.1.1 line.
+        hosts = root / "etc/hosts"
+        kept = [line for line in (hosts.read_text().splitlines() if hosts.exists() else [])
+                if not line.startswith("127.0.1.1")]
+        hosts.write_text("\n".join([*kept, f"127.0.1.1\t{self.name}"]) + "\n")
         resolv = root / "etc/resolv.conf"
         if resolv.is_symlink():
             resolv.unlink()
