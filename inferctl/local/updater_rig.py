@@ -100,9 +100,9 @@ def run_updater(host: LocalHost, *args: str, timeout: float = 600) -> Run:
     return _parse(proc, time.monotonic() - started)
 
 
-def cron_command(host: LocalHost) -> tuple[dict[str, str], str]:
-    """The environment lines and the command of the guest's /etc/cron.d/inference-update."""
-    env, command = {}, ""
+def cron_jobs(host: LocalHost) -> tuple[dict[str, str], dict[str, str]]:
+    """The environment lines and the jobs ({schedule: command}) of /etc/cron.d/inference-update."""
+    env, jobs = {}, {}
     for line in host.exec(["cat", "/etc/cron.d/inference-update"]).stdout.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
@@ -110,11 +110,20 @@ def cron_command(host: LocalHost) -> tuple[dict[str, str], str]:
         key, sep, value = line.partition("=")
         if sep and " " not in key:
             env[key] = value
-        else:
-            command = line.split(None, 6)[6]  # 5 schedule fields, the user, then the command
-    if not command:
-        raise UserError(f"{host.name}: no job line in /etc/cron.d/inference-update")
-    return env, command
+            continue
+        fields = line.split(None, 2 if line.startswith("@") else 6)  # schedule, user, command
+        jobs[" ".join(fields[:-2])] = fields[-1]
+    return env, jobs
+
+
+def cron_command(host: LocalHost) -> tuple[dict[str, str], str]:
+    """The environment and the command of the scheduled (not @reboot) update job."""
+    env, jobs = cron_jobs(host)
+    scheduled = [command for when, command in jobs.items() if not when.startswith("@")]
+    if len(scheduled) != 1:
+        raise UserError(f"{host.name}: expected one scheduled job in /etc/cron.d/inference-update, "
+                        f"found {jobs}")
+    return env, scheduled[0]
 
 
 def run_as_cron(host: LocalHost, timeout: float = 600) -> Run:

@@ -324,6 +324,7 @@ def test_schedule_writes_cron_from_settings_and_default_matches_the_image(host, 
     text = host.paths.cron.read_text()
     assert "\n*/10 * * * * root /usr/local/sbin/inference-update run" in text
     assert "\nPATH=/usr/local/sbin:" in text and "\nHOME=/root\n" in text
+    assert "\n@reboot root /usr/local/sbin/inference-update schedule" in text
     assert [r["event"] for r in records] == ["schedule", "schedule"]
 
 
