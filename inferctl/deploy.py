@@ -22,7 +22,7 @@ from pathlib import Path
 from . import terraform as tf
 from .config import Config
 from .errors import UserError
-from .paths import BUILD_DIR, STATE_DIR
+from .paths import BUILD_DIR
 from .shell import output, run
 
 AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
@@ -42,17 +42,20 @@ def ami_parameter(config: Config) -> str:
     return f"/{config.project.name}/ami/latest"
 
 
-def open_target(config: Config, local: bool | None = None) -> Target:
-    """Resolve the target (flag, else project.target); for local, start moto if needed."""
+def open_target(config: Config, local: bool | None = None, server=None) -> Target:
+    """Resolve the target (flag, else project.target); for local, start moto if needed.
+
+    ``server``: the inferctl.local.moto.Moto to use (default: the machine's one)."""
     is_local = local if local is not None else config.project.target == "local"
     if is_local:
         from .local import moto
-        endpoint = moto.start()
-        state = STATE_DIR / "terraform" / f"{config.project.name}.tfstate"
-        if moto.DEFAULT.fresh and state.exists():
+        server = server or moto.DEFAULT
+        endpoint = server.start()
+        state = server.state_dir / f"terraform-{config.project.name}.tfstate"
+        if server.fresh and state.exists():
             print(f"deploy: moto was restarted, dropping stale local state {state}", flush=True)
             state.unlink()
-        return Target("local", endpoint, lambda service: moto.client(service, config.aws.region), state)
+        return Target("local", endpoint, lambda service: server.client(service, config.aws.region), state)
     import boto3
     session = boto3.Session(profile_name=config.aws.profile or None, region_name=config.aws.region)
     try:
@@ -170,18 +173,20 @@ def _confirm(question: str, yes: bool) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
-def _workspace(config: Config, target: Target, variables: dict) -> tf.Workspace:
-    workdir = BUILD_DIR / "terraform" / f"{target.name}-{config.project.name}"
+def _workspace(config: Config, target: Target, variables: dict, workdir: Path | None) -> tf.Workspace:
+    workdir = workdir or BUILD_DIR / "terraform" / f"{target.name}-{config.project.name}"
     ws = tf.prepare(workdir, variables, config=config, endpoint=target.endpoint, state_path=target.state_path)
     tf.init(ws)
     return ws
 
 
 def deploy(config: Config, *, local: bool | None = None, yes: bool = False, ami: str | None = None,
-           image: bool = True) -> dict:
-    """Push the app image, then plan, show, confirm and apply; returns the outputs."""
+           image: bool = True, server=None, workdir: Path | None = None) -> dict:
+    """Push the app image, then plan, show, confirm and apply; returns the outputs.
+
+    ``server``/``workdir``: another local moto server / Terraform working folder (tests)."""
     preflight(config, ami)
-    target = open_target(config, local)
+    target = open_target(config, local, server)
     print(f"deploy: target {target.name}" + (f" ({target.endpoint})" if target.endpoint else
                                              f" (region {config.aws.region})"), flush=True)
     ami_id = resolve_ami(target, config, ami)
@@ -189,8 +194,9 @@ def deploy(config: Config, *, local: bool | None = None, yes: bool = False, ami:
     if config.dns.domain:
         check_zone(target, config.dns.domain)
     local_registry = target.name == "local"
-    variables = tf.tfvars(config, ami_id=ami_id, registry_force_delete=local_registry)
-    ws = _workspace(config, target, variables)
+    # Without --ami, Terraform reads the channel parameter itself (checked to exist above).
+    variables = tf.tfvars(config, ami_id=ami or "", registry_force_delete=local_registry)
+    ws = _workspace(config, target, variables, workdir)
 
     if image:
         image_ref = build_app_image(config)
@@ -221,13 +227,14 @@ def deploy(config: Config, *, local: bool | None = None, yes: bool = False, ami:
     return values
 
 
-def destroy(config: Config, *, local: bool | None = None, yes: bool = False) -> None:
+def destroy(config: Config, *, local: bool | None = None, yes: bool = False, server=None,
+            workdir: Path | None = None) -> None:
     """Plan the teardown of everything deploy made, show it, confirm, apply."""
-    target = open_target(config, local)
+    target = open_target(config, local, server)
     if target.state_path is not None and not target.state_path.exists():
         print(f"destroy: no state at {target.state_path}: nothing deployed on {target.name}", flush=True)
         return
-    ws = _workspace(config, target, tf.tfvars(config, registry_force_delete=target.name == "local"))
+    ws = _workspace(config, target, tf.tfvars(config, registry_force_delete=target.name == "local"), workdir)
     deployed = tf.outputs(ws)
     if not deployed:
         print("destroy: the state is empty: nothing to destroy", flush=True)

@@ -226,12 +226,15 @@ class Plan:
     data: dict  # `terraform show -json` of the plan
 
 
-def plan(ws: Workspace, *, destroy: bool = False, targets: list[str] = ()) -> Plan:
-    """Plan into ws.dir/tfplan (output streamed); returns it with its JSON form."""
+def plan(ws: Workspace, *, destroy: bool = False, targets: list[str] = (), refresh: bool = True) -> Plan:
+    """Plan into ws.dir/tfplan (output streamed); returns it with its JSON form.
+    ``refresh=False`` compares the configuration with the state only (no API reads)."""
     path = ws.dir / PLAN_FILE
     args = ["plan", "-input=false", f"-out={PLAN_FILE}", "-detailed-exitcode"]
     if destroy:
         args.append("-destroy")
+    if not refresh:
+        args.append("-refresh=false")
     args += [f"-target={target}" for target in targets]
     proc = _terraform(ws, *args, ok_codes=(0, 2))
     data = json.loads(output(["terraform", f"-chdir={ws.dir}", "show", "-json", PLAN_FILE], env=ws.env))

@@ -2,9 +2,10 @@
 applied to a moto server on loopback, one server for the whole tier (helpers in tfstack.py)."""
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from tfstack import REGION, ZONE, register_ami
+from tfstack import REGION, ZONE, deploy_fleet, deploy_single, register_ami
 
 from inferctl.local.moto import Moto
 
@@ -24,3 +25,19 @@ def seeded(moto_server):
     amis = [register_ami(ec2, "inference-baked-1"), register_ami(ec2, "inference-baked-2")]
     moto_server.client("route53", REGION).create_hosted_zone(Name=ZONE, CallerReference=str(time.time()))
     return {"amis": amis, "zone": ZONE}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def deployments(moto_server, seeded, tmp_path_factory):
+    """Both stacks apply in the background from the tier's first test on: most of an apply is
+    the provider waiting on moto (an ALB takes 60 s, a DNS record 15 s), so the two overlap
+    each other and the CPU-bound tests that run first (bad input, checkov). Each test module
+    takes its stack with ``.result()``; whatever a test did not destroy is destroyed here."""
+    with ThreadPoolExecutor(2) as pool:
+        futures = {
+            "single": pool.submit(deploy_single, moto_server, seeded, tmp_path_factory.mktemp("tf-single")),
+            "fleet": pool.submit(deploy_fleet, moto_server, seeded, tmp_path_factory.mktemp("tf-fleet")),
+        }
+        yield futures
+        leftovers = [f.result() for f in futures.values() if f.exception() is None]
+        list(pool.map(lambda stack: stack.destroy(), leftovers))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inferctl import config as configuration
+from inferctl import deploy
 from inferctl import terraform as tf
 from inferctl.local.moto import Moto
 
@@ -37,9 +38,10 @@ class Stack:
         return self.server.client(service, REGION)
 
     def plan(self, **overrides) -> tf.Plan:
+        """A plan with other variable values, against the state as it is (no refresh)."""
         tf.write_tfvars(self.ws, {**self.variables, **overrides})
         try:
-            return tf.plan(self.ws)
+            return tf.plan(self.ws, refresh=False)
         finally:
             tf.write_tfvars(self.ws, self.variables)
 
@@ -49,21 +51,31 @@ class Stack:
             tf.apply(self.ws, tf.plan(self.ws, destroy=True))
 
 
-def make_stack(server: Moto, workdir: Path, mode: str, variables_extra: dict) -> Stack:
-    """Prepare, init and validate a working copy for ``mode`` (no apply yet)."""
-    config = configuration.load(overrides={
-        "project": {"name": f"tt-{mode}", "target": "local"},
+def stack_config(mode: str, name: str = "") -> configuration.Config:
+    name = name or f"tt-{mode}"
+    return configuration.load(overrides={
+        "project": {"name": name, "target": "local"},
         "aws": {"region": REGION},
-        "app": {"repository": f"tt-{mode}"},
+        "app": {"repository": name},
         "compute": {"mode": mode, "fleet_min": 1, "fleet_max": 2},
         "dns": {"domain": ZONE, "subdomain": mode},
     })
-    variables = {**tf.tfvars(config, registry_force_delete=True), **variables_extra}
+
+
+def open_stack(server: Moto, workdir: Path, config: configuration.Config, variables: dict) -> Stack:
+    """Prepare and init a working copy; state beside the server's pid, as `deploy --local` keeps it."""
     ws = tf.prepare(workdir, variables, config=config, endpoint=server.endpoint_url(),
-                    state_path=workdir.parent / f"{mode}.tfstate")
+                    state_path=server.state_dir / f"terraform-{config.project.name}.tfstate")
     tf.init(ws)
-    tf.validate(ws)
     return Stack(server, config, ws, variables)
+
+
+def make_stack(server: Moto, workdir: Path, mode: str, variables_extra: dict, name: str = "") -> Stack:
+    """A validated working copy for ``mode`` (no apply yet)."""
+    config = stack_config(mode, name)
+    stack = open_stack(server, workdir, config, {**tf.tfvars(config, registry_force_delete=True), **variables_extra})
+    tf.validate(stack.ws)
+    return stack
 
 
 def apply_stack(stack: Stack) -> Stack:
@@ -124,3 +136,21 @@ def assert_role_pulls_only_its_repository(stack: Stack, repository: str) -> None
         principal = statement["Principal"]["AWS"]
         assert principal in (role_arn, [role_arn]), statement
         assert set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]) <= pull
+
+
+def deploy_single(server: Moto, seeded: dict, folder: Path) -> Stack:
+    """Single mode through `invoke deploy --local --yes --no-image`'s code path; the AMI comes
+    from the channel parameter (no --ami), as after `invoke bake` + `promote`."""
+    server.client("ssm", REGION).put_parameter(
+        Name="/tt-single/ami/latest", Value=seeded["amis"][0], Type="String", Overwrite=True)
+    config = stack_config("single")
+    workdir = folder / "work"
+    outputs = deploy.deploy(config, local=True, yes=True, image=False, server=server, workdir=workdir)
+    stack = open_stack(server, workdir, config, tf.tfvars(config, registry_force_delete=True))
+    stack.outputs = outputs
+    return stack
+
+
+def deploy_fleet(server: Moto, seeded: dict, folder: Path) -> Stack:
+    """Fleet mode applied step by step (init, validate, plan, apply), the AMI given explicitly."""
+    return apply_stack(make_stack(server, folder / "work", "fleet", {"ami_id": seeded["amis"][0]}))

@@ -1,0 +1,58 @@
+"""Generated Terraform inputs (CLI config, overrides, tfvars, backend) and the plan summary."""
+
+import json
+
+from inferctl import config as configuration
+from inferctl import terraform as tf
+
+
+def test_cli_config_uses_only_the_mirror():
+    text = tf.cli_config()
+    assert 'path    = "/opt/tf-plugins"' in text
+    assert 'direct {\n    exclude = ["registry.terraform.io/*/*"]' in text
+
+
+def test_local_override_points_every_service_at_the_endpoint(tmp_path):
+    override = tf.local_override("http://127.0.0.1:5555", tmp_path / "x.tfstate")
+    assert override["terraform"]["backend"] == {"local": {"path": str(tmp_path / "x.tfstate")}}
+    aws = override["provider"]["aws"]
+    assert set(aws["endpoints"]) == set(tf.LOCAL_SERVICES)
+    assert set(aws["endpoints"].values()) == {"http://127.0.0.1:5555"}
+    assert aws["s3_use_path_style"] and aws["skip_credentials_validation"] and aws["skip_metadata_api_check"]
+    # AWS state without a bucket: local backend, no provider override at all
+    assert "provider" not in tf.local_override(None, tmp_path / "y.tfstate")
+
+
+def test_tfvars_and_backend_from_config():
+    config = configuration.load(overrides={"aws": {"state_bucket": "b", "state_lock_table": "locks"},
+                                           "compute": {"mode": "fleet"}, "dns": {"domain": "example.com"}})
+    values = tf.tfvars(config, ami_id="ami-0123456789abcdef0")
+    assert values["mode"] == "fleet" and values["domain"] == "example.com" and values["ami_id"].startswith("ami-")
+    json.dumps(values)  # it becomes terraform.tfvars.json
+    backend = tf.s3_backend_config(config)
+    assert backend == {"bucket": "b", "key": "inference/terraform.tfstate", "region": "eu-west-1",
+                       "encrypt": "true", "dynamodb_table": "locks"}
+    assert tf.s3_backend_config(configuration.load(overrides={"aws": {"state_bucket": "b"}}))["use_lockfile"] == "true"
+
+
+def _change(address, rtype, actions, before, after, replace_paths=None):
+    return {"address": address, "type": rtype, "mode": "managed",
+            "change": {"actions": actions, "before": before, "after": after, "replace_paths": replace_paths}}
+
+
+def test_summary_names_replacements_and_their_reasons():
+    plan = {"resource_changes": [
+        _change("module.compute[0].aws_instance.this", "aws_instance", ["create", "delete"],
+                {"ami": "ami-1"}, {"ami": "ami-2"}, [["ami"]]),
+        _change("module.fleet[0].aws_launch_template.this", "aws_launch_template", ["update"],
+                {"image_id": "ami-1"}, {"image_id": "ami-2"}),
+        _change("module.network.aws_vpc.this", "aws_vpc", ["no-op"], {}, {}),
+        _change("module.dns[0].aws_route53_record.single[0]", "aws_route53_record", ["create"], None, {}),
+        _change("module.x.aws_instance.y", "aws_instance", ["delete", "create"], {}, {}, [["user_data"]]),
+    ]}
+    lines = tf.summarize(plan)
+    assert lines[0] == "plan: 1 to create, 1 to update in place, 2 to replace, 0 to destroy"
+    assert "module.compute[0].aws_instance.this: instance will be replaced: new AMI (ami-1 -> ami-2)" in lines
+    assert any("launch template gets a new AMI (ami-1 -> ami-2)" in line and "instance refresh" in line
+               for line in lines)
+    assert any(line.startswith("module.x.aws_instance.y: instance will be replaced: new user-data") for line in lines)
