@@ -10,7 +10,6 @@ import re
 import pytest
 from tfstack import REGION, assert_role_pulls_only_its_repository, no_port_22, resources_of_type
 
-from inferctl import deploy
 from inferctl import terraform as tf
 
 INSTALLS = re.compile(r"apt-get|apt |yum |dnf |pip3? install|curl |wget |runcmd:|packages:")
