@@ -56,7 +56,7 @@ def run_container(ref, keys, *extra):
     try:
         sh("run", "-d", "--name", name, *PRODUCTION_FLAGS, "-e", "API_KEYS_FILE=/etc/inference/api-keys",
            "-v", f"{keys}:/etc/inference/api-keys:ro", "-p", "127.0.0.1::8000", *extra, ref)
-        port = sh("port", name, "8000/tcp").stdout.split(":")[-1].strip()
+        port = sh("port", name, "8000/tcp").stdout.splitlines()[0].rsplit(":", 1)[1].strip()
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
