@@ -43,6 +43,7 @@ def test_endpoints(server):
     reply = post(url, {"instances": [ROW, [6.3, 3.3, 6.0, 2.5]]}, {"X-Request-ID": "it-1"})
     assert reply.status_code == 200 and reply.headers["X-Request-ID"] == "it-1"
     assert [p["label"] for p in reply.json()["predictions"]] == ["setosa", "virginica"]
+    time.sleep(1.2)         # the other worker publishes its counts once a second
     metrics = requests.get(f"{url}/metrics", headers=AUTH, timeout=5).text
     assert "http_requests_total{" in metrics and "http_request_duration_seconds_bucket{" in metrics
 
