@@ -62,8 +62,12 @@ def _git(*args: str) -> str:
 
 
 def revision() -> str:
-    """The commit the app comes from, marked -dirty when falcon_app/ has local changes."""
-    commit = _git("rev-parse", "HEAD") or "unknown"
+    """The last commit that changed falcon_app/ (the whole build context), -dirty with local changes.
+
+    Not HEAD: a commit elsewhere in the repo must not change the image's digest, or every
+    commit would look like a new app to the nightly rebake.
+    """
+    commit = _git("log", "-1", "--format=%H", "--", str(APP_DIR)) or "unknown"
     dirty = _git("status", "--porcelain", "--", str(APP_DIR))
     return f"{commit}-dirty" if dirty else commit
 

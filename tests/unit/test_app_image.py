@@ -31,11 +31,16 @@ def test_a_bad_extra_ca_is_a_clear_error(tmp_path, content):
         app_image._stage_context(tmp_path / "ctx", ca)
 
 
-def test_revision_names_the_commit():
+def test_revision_is_the_last_commit_of_the_app():
+    """A commit outside falcon_app/ must not change the image (nor make the rebake rebuild)."""
     import re
     import subprocess
 
+    app = subprocess.run(["git", "-C", str(app_image.REPO), "log", "-1", "--format=%H", "--", "falcon_app"],
+                         capture_output=True, text=True)
     head = subprocess.run(["git", "-C", str(app_image.REPO), "rev-parse", "HEAD"], capture_output=True, text=True)
-    if head.returncode != 0:
+    if app.returncode != 0 or not app.stdout.strip():
         pytest.skip("not a git checkout")
-    assert re.fullmatch(re.escape(head.stdout.strip()) + r"(-dirty)?", app_image.revision())
+    assert re.fullmatch(re.escape(app.stdout.strip()) + r"(-dirty)?", app_image.revision())
+    if head.stdout.strip() != app.stdout.strip():
+        assert not app_image.revision().startswith(head.stdout.strip())
