@@ -78,9 +78,9 @@ def up(config: Config, say: Callable[[str], None] = print) -> dict:
 
     def stage(title: str, action: Callable[[], None]) -> None:
         t0 = time.monotonic()
-        say(f"==> {title}")
+        say(f"[demo] {title} ...")
         action()
-        say(f"<== {title}: {time.monotonic() - t0:.1f}s")
+        say(f"[demo] {title}: done in {time.monotonic() - t0:.1f}s")
 
     def bake() -> None:
         facts["ami"] = bake_local.bake(config, say=say)
@@ -111,8 +111,7 @@ def up(config: Config, say: Callable[[str], None] = print) -> dict:
     stage("promote the AMI channel", lambda: front.promote(config, local=True, verified=True, ami=facts["ami"]))
     ensure(RECORD.parent)
     RECORD.write_text(json.dumps(facts, indent=1))
-    key = local_host.LocalHost.load(facts["host"]).exec(
-        "head -n1 /etc/inference/api-keys", capture=True).stdout.strip()
+    key = local_host.LocalHost.load(facts["host"]).exec("head -n1 /etc/inference/api-keys").stdout.strip()
     say(f"\ndemo: up in {time.monotonic() - started:.0f}s. The service: {facts['url']}\n"
         f"  curl -s {facts['url']}/health\n"
         f"  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"

@@ -60,7 +60,7 @@ def demo():
 def test_every_stage_reports_its_time(demo):
     for stage in ("prerequisites", "local AWS endpoint", "bake a local AMI", "terraform apply",
                   "boot the instance", "verify", "promote"):
-        assert re.search(rf"^<== {re.escape(stage)}.*: \d+\.\ds$", demo, re.M), f"no timing for {stage}"
+        assert re.search(rf"^\[demo\] {re.escape(stage)}.*: done in \d+\.\ds$", demo, re.M), f"no timing for {stage}"
 
 
 def test_the_printed_url_serves_the_model(demo):
