@@ -138,7 +138,7 @@ def down(config: Config, say: Callable[[str], None] = print) -> None:
     if moto.running():
         step("terraform state destroyed", lambda: deploy.destroy(config, local=True, yes=True))
     step("moto stopped", moto.stop)
-    step("registry stopped", registry.stop)
+    step("registry stopped", lambda: registry.stop(force=True))
     step("dockerd stopped (if this project started it)", docker.stop_daemon)
     step("network namespaces, veths and NAT rules removed", netns.teardown)
     RECORD.unlink(missing_ok=True)
