@@ -7,6 +7,7 @@ never in the project's venv: it pins an old boto3 and its python-hcl2 fork overw
 
 from __future__ import annotations
 
+import os
 import venv
 from pathlib import Path
 
@@ -43,7 +44,9 @@ def checkov(path: Path = TERRAFORM_DIR) -> bool:
 
 def terraform_fmt(path: Path = TERRAFORM_DIR) -> bool:
     """`terraform fmt -check` over ``path``; True when everything is formatted."""
-    proc = run(["terraform", "fmt", "-check", "-recursive", "-diff", path], check=False)
+    # fmt needs no providers: an empty CLI config keeps a missing ~/.terraformrc from warning.
+    env = dict(os.environ, TF_CLI_CONFIG_FILE=os.devnull)
+    proc = run(["terraform", "fmt", "-check", "-recursive", "-diff", path], check=False, env=env)
     return proc.returncode == 0
 
 

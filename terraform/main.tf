@@ -28,7 +28,9 @@ locals {
     HEALTH_TIMEOUT  = tostring(var.health_timeout)
     UPDATE_SCHEDULE = var.update_schedule
   }
-  inference_env_file = join("", [for key in sort(keys(local.inference_env)) : format("%s=%s\n", key, strcontains(local.inference_env[key], " ") ? "\"${local.inference_env[key]}\"" : local.inference_env[key])])
+  # Unquoted KEY=value lines, as in defaults.env: systemd's EnvironmentFile, the updater and
+  # the provisioning scripts all read them the same way.
+  inference_env_file = join("", [for key in sort(keys(local.inference_env)) : "${key}=${local.inference_env[key]}\n"])
   user_data          = templatefile("${path.module}/templates/user-data.yaml.tftpl", { env_file = local.inference_env_file })
 
   host_role_arn = one(concat(module.compute[*].role_arn, module.fleet[*].role_arn))

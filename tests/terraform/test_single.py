@@ -80,6 +80,7 @@ def test_user_data_only_writes_the_env_file(stack):
     assert "path: /etc/inference/inference.env" in user_data
     assert "INFERENCE_IMAGE=" + stack.outputs["repository_url"] + ":stable" in user_data
     assert "DOMAIN=single.example.test" in user_data
+    assert "UPDATE_SCHEDULE=17 * * * *\n" in user_data  # unquoted, as in defaults.env
 
 
 def test_dns_a_record_and_recovery_alarm(stack):
