@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import api_keys
 from . import terraform as tf
 from .config import Config
 from .errors import UserError
@@ -109,6 +110,20 @@ def check_zone(target: Target, domain: str) -> str:
                     hint="create (or delegate) the zone first, or set dns.domain = \"\" for no DNS")
 
 
+def keys_parameter(target: Target, config: Config) -> str:
+    """The API keys parameter the hosts read at boot: on AWS only (a local host has no
+    instance metadata and makes its own key)."""
+    return "" if target.name == "local" else api_keys.parameter_name(config.project.name)
+
+
+def ensure_api_keys(target: Target, config: Config) -> None:
+    """Create the API keys parameter with one random key if it is missing (never overwritten)."""
+    name = keys_parameter(target, config)
+    if name and api_keys.ensure_parameter(target.client("ssm"), name):
+        print(f"deploy: created the SSM parameter {name} with one random API key "
+              f"(read it with: aws ssm get-parameter --with-decryption --name {name})", flush=True)
+
+
 # --- the app image ----------------------------------------------------------------------
 
 def build_app_image(config: Config) -> str:
@@ -193,9 +208,11 @@ def deploy(config: Config, *, local: bool | None = None, yes: bool = False, ami:
     print(f"deploy: AMI {ami_id}" + ("" if ami else f" (from {ami_parameter(config)})"), flush=True)
     if config.dns.domain:
         check_zone(target, config.dns.domain)
+    ensure_api_keys(target, config)
     local_registry = target.name == "local"
     # Without --ami, Terraform reads the channel parameter itself (checked to exist above).
-    variables = tf.tfvars(config, ami_id=ami or "", registry_force_delete=local_registry)
+    variables = tf.tfvars(config, ami_id=ami or "", registry_force_delete=local_registry,
+                          api_keys_parameter=keys_parameter(target, config))
     ws = _workspace(config, target, variables, workdir)
 
     if image:
@@ -234,14 +251,15 @@ def destroy(config: Config, *, local: bool | None = None, yes: bool = False, ser
     if target.state_path is not None and not target.state_path.exists():
         print(f"destroy: no state at {target.state_path}: nothing deployed on {target.name}", flush=True)
         return
-    ws = _workspace(config, target, tf.tfvars(config, registry_force_delete=target.name == "local"), workdir)
+    variables = tf.tfvars(config, registry_force_delete=target.name == "local",
+                          api_keys_parameter=keys_parameter(target, config))
+    ws = _workspace(config, target, variables, workdir)
     deployed = tf.outputs(ws)
     if not deployed:
         print("destroy: the state is empty: nothing to destroy", flush=True)
         return
     # Plan with what is deployed, so the teardown does not depend on the channel parameter.
-    tf.write_tfvars(ws, tf.tfvars(config, ami_id=deployed.get("ami_id", ""),
-                                  registry_force_delete=target.name == "local"))
+    tf.write_tfvars(ws, {**variables, "ami_id": deployed.get("ami_id", "")})
     planned = tf.plan(ws, destroy=True)
     for line in tf.summarize(planned.data):
         print(f"destroy: {line}", flush=True)

@@ -95,8 +95,11 @@ def local_override(endpoint: str | None, state_path: Path) -> dict:
 
 
 def tfvars(config: Config, *, ami_id: str = "", app_image_digest: str = "",
-           image_repository: str = "", registry_force_delete: bool = False) -> dict:
-    """Root module variables from the config (the Terraform variables re-validate them)."""
+           image_repository: str = "", registry_force_delete: bool = False,
+           api_keys_parameter: str = "") -> dict:
+    """Root module variables from the config (the Terraform variables re-validate them).
+
+    ``api_keys_parameter``: the SSM parameter the hosts fetch their API keys from (AWS only)."""
     return {
         "project": config.project.name,
         "region": config.aws.region,
@@ -120,6 +123,7 @@ def tfvars(config: Config, *, ami_id: str = "", app_image_digest: str = "",
         "app_image_digest": app_image_digest,
         "update_schedule": config.updater.schedule,
         "health_timeout": config.updater.health_timeout,
+        "api_keys_parameter": api_keys_parameter,
     }
 
 

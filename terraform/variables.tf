@@ -52,6 +52,17 @@ variable "ami_id" {
   }
 }
 
+variable "api_keys_parameter" {
+  description = "SSM SecureString parameter holding the service's API keys, one per line (deploy sets /<project>/api-keys on AWS and creates it if missing). The hosts get its name (API_KEYS_PARAMETER) and ssm:GetParameter on exactly it, and fetch it at every boot. Empty = each host makes its own key at first boot (the local target: no instance metadata there)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.api_keys_parameter == "" || can(regex("^(/[A-Za-z0-9_.-]+)+$", var.api_keys_parameter))
+    error_message = "api_keys_parameter must be empty or a hierarchical SSM parameter name like /inference/api-keys."
+  }
+}
+
 variable "vpc_cidr" {
   description = "CIDR block of the VPC (a /16 to /24)."
   type        = string

@@ -17,7 +17,7 @@ fi
 find /etc/inference /etc/caddy /etc/systemd/system /etc/sysctl.d /etc/docker -type f -exec chmod 0644 {} +
 [ ! -f /etc/cron.d/inference-update ] || chmod 0644 /etc/cron.d/inference-update
 [ ! -f /usr/local/sbin/inference-update ] || chmod 0755 /usr/local/sbin/inference-update
-chmod 0755 /usr/local/lib/inference/wait-healthy
+chmod 0755 /usr/local/lib/inference/wait-healthy /usr/local/lib/inference/api-keys
 
 # The container's user (CONTAINER_USER=10001:10001) exists on the host too, so files it must
 # read (the API keys) can be group-owned by it.

@@ -12,6 +12,7 @@ import pytest
     ("/etc/docker/daemon.json", 0o644, "root", "root"),
     ("/etc/caddy/Caddyfile", 0o644, "root", "root"),
     ("/etc/systemd/system/inference@.service", 0o644, "root", "root"),
+    ("/usr/local/lib/inference/api-keys", 0o755, "root", "root"),
     ("/var/lib/inference", 0o755, "root", "root"),
 ])
 def test_file_mode(host, path, mode, user, group):

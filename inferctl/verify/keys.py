@@ -1,8 +1,9 @@
 """Where verify gets the service's API key: flag, environment, file, or the deployment itself.
 
-In order: --api-key, $INFERCTL_API_KEY, --api-key-file (first non-comment line), the SSM
-parameter /<project>/api-key (SecureString) when the endpoint is on AWS, then the key file of
-the host behind the endpoint (/etc/inference/api-keys; a host makes its own key at first boot),
+In order: --api-key, $INFERCTL_API_KEY, --api-key-file (first non-comment line), the first key
+of the SSM parameter /<project>/api-keys (inferctl.api_keys; deploy creates it, the hosts read it
+at boot) when the endpoint is on AWS, then the key file of the host behind the endpoint
+(/etc/inference/api-keys; without the parameter a host makes its own key at first boot),
 read as root over the spec channel (SSM Run Command on AWS, nsenter locally): no SSH.
 """
 
@@ -13,21 +14,14 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..api_keys import first_key as _first_key
+from ..api_keys import parameter_name
 from ..config import Config
 from ..errors import UserError
 from .targets import Endpoint
 
 ENV = "INFERCTL_API_KEY"
 HOST_KEYS_FILE = "/etc/inference/api-keys"
-
-
-def parameter_name(project: str) -> str:
-    return f"/{project}/api-key"
-
-
-def _first_key(text: str) -> str | None:
-    return next((line.strip() for line in text.splitlines()
-                 if line.strip() and not line.lstrip().startswith("#")), None)
 
 
 def _from_host(url: str) -> str | None:
@@ -43,7 +37,7 @@ def _from_ssm(config: Config, ssm) -> str | None:
         if ssm is None:
             import boto3
             ssm = boto3.client("ssm", region_name=config.aws.region)
-        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        return _first_key(ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ParameterNotFound":
             return None

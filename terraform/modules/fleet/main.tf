@@ -9,6 +9,7 @@ module "host_role" {
 
   name               = var.name
   repository_arn     = var.repository_arn
+  api_keys_parameter = var.api_keys_parameter
   log_retention_days = var.log_retention_days
   tags               = var.tags
 }

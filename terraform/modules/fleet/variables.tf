@@ -91,6 +91,12 @@ variable "repository_arn" {
   type        = string
 }
 
+variable "api_keys_parameter" {
+  description = "SSM SecureString parameter with the API keys the hosts read at boot (ssm:GetParameter on exactly it); empty = each host makes its own key."
+  type        = string
+  default     = ""
+}
+
 variable "log_retention_days" {
   description = "Retention of the hosts' CloudWatch log group."
   type        = number

@@ -1,4 +1,11 @@
 data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  # The parameter name starts with "/", so it follows "parameter" directly in the ARN.
+  api_keys_parameter_arn = "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter${var.api_keys_parameter}"
+}
 
 data "aws_iam_policy_document" "assume" {
   statement {
@@ -13,7 +20,7 @@ data "aws_iam_policy_document" "assume" {
 
 resource "aws_iam_role" "this" {
   name               = "${var.name}-host"
-  description        = "Service hosts of ${var.name}: pull its image, SSM sessions, its own logs"
+  description        = "Service hosts of ${var.name}: pull its image, SSM sessions, its own logs, its API keys"
   assume_role_policy = data.aws_iam_policy_document.assume.json
 
   tags = var.tags
@@ -60,6 +67,19 @@ data "aws_iam_policy_document" "host" {
       "logs:PutLogEvents",
     ]
     resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
+  }
+
+  # The API keys, read at every boot (inference-api-keys.service). The parameter is encrypted
+  # with the AWS-managed aws/ssm key, whose key policy lets SSM decrypt for any principal
+  # allowed to read the parameter: no kms:Decrypt grant.
+  dynamic "statement" {
+    for_each = var.api_keys_parameter != "" ? [local.api_keys_parameter_arn] : []
+
+    content {
+      sid       = "ReadApiKeys"
+      actions   = ["ssm:GetParameter"]
+      resources = [statement.value]
+    }
   }
 }
 

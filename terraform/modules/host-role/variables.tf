@@ -8,6 +8,17 @@ variable "repository_arn" {
   type        = string
 }
 
+variable "api_keys_parameter" {
+  description = "Name of the SSM SecureString parameter holding the API keys (/<project>/api-keys); the hosts get ssm:GetParameter on exactly it. Empty = no grant (each host makes its own key)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.api_keys_parameter == "" || can(regex("^(/[A-Za-z0-9_.-]+)+$", var.api_keys_parameter))
+    error_message = "api_keys_parameter must be empty or a hierarchical SSM parameter name like /inference/api-keys."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the hosts' log group."
   type        = number

@@ -93,7 +93,7 @@ def test_key_sources(tmp_path, monkeypatch):
     monkeypatch.delenv(keys.ENV)
     with pytest.raises(UserError, match="no API key to verify http://x") as err:
         keys.api_key(Config(), endpoint)
-    assert "/inference/api-key" in err.value.hint
+    assert "/inference/api-keys" in err.value.hint
     with pytest.raises(UserError, match="cannot read the API key file"):
         keys.api_key(Config(), endpoint, file=str(tmp_path / "missing"))
 
@@ -107,7 +107,8 @@ def test_key_from_the_ssm_parameter(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         ssm = boto3.client("ssm", region_name="eu-west-1")
-        ssm.put_parameter(Name="/inference/api-key", Value="from-ssm-0123456789", Type="SecureString")
+        ssm.put_parameter(Name="/inference/api-keys", Value="from-ssm-0123456789\nnext-key-0123456789",
+                          Type="SecureString")
         endpoint = targets.Endpoint("http://x", host="ssm://i-1?region=eu-west-1")
         assert keys.api_key(Config(), endpoint, ssm=ssm) == "from-ssm-0123456789"
 

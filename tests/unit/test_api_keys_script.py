@@ -1,0 +1,169 @@
+"""The on-host API keys script (image/rootfs/usr/local/lib/inference/api-keys), run in-process
+against a moto server on loopback (SSM) and a fake IMDSv2 on another loopback port."""
+
+import grp
+import importlib.machinery
+import importlib.util
+import json
+import os
+import stat
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from inferctl.local.moto import Moto
+from inferctl.paths import IMAGE_DIR
+
+SCRIPT = IMAGE_DIR / "rootfs" / "usr" / "local" / "lib" / "inference" / "api-keys"
+REGION = "eu-west-1"
+CREDS = {"AccessKeyId": "ASIATESTING", "SecretAccessKey": "testing", "Token": "session-token"}
+
+
+def _load():
+    loader = importlib.machinery.SourceFileLoader("inference_api_keys", str(SCRIPT))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("inference_api_keys", loader))
+    loader.exec_module(module)
+    return module
+
+
+keys_script = _load()
+
+
+class _Imds(BaseHTTPRequestHandler):
+    """IMDSv2: a PUT token first, then GETs that must carry it."""
+
+    def do_PUT(self):
+        self._send(b"imds-token" if self.path == "/latest/api/token" else None)
+
+    def do_GET(self):
+        if self.headers.get("X-aws-ec2-metadata-token") != "imds-token":
+            self.send_response(401)
+            self.end_headers()
+            return
+        self._send({"/latest/meta-data/placement/region": REGION.encode(),
+                    "/latest/meta-data/iam/security-credentials/": b"inference-host\n",
+                    "/latest/meta-data/iam/security-credentials/inference-host": json.dumps(CREDS).encode(),
+                    }.get(self.path))
+
+    def _send(self, body):
+        self.send_response(200 if body is not None else 404)
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def imds():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Imds)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    server = Moto(tmp_path_factory.mktemp("moto"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def host(tmp_path, imds, moto):
+    """An /etc/inference with the baked defaults and the environment pointing at the fakes."""
+    (tmp_path / "defaults.env").write_text(f"API_KEYS_FILE={tmp_path}/api-keys\nDOMAIN=\n")
+    (tmp_path / "api-keys").write_text("")
+    return {"INFERENCE_API_KEYS_ETC": str(tmp_path), "INFERENCE_IMDS_ENDPOINT": imds,
+            "INFERENCE_SSM_ENDPOINT": moto.endpoint_url() + "/",
+            "INFERENCE_API_KEYS_GROUP": grp.getgrgid(os.getgid()).gr_name}
+
+
+def _configure(env, parameter):
+    etc = env["INFERENCE_API_KEYS_ETC"]
+    with open(f"{etc}/inference.env", "w") as out:
+        out.write(f"INFERENCE_IMAGE=x:stable\nAPI_KEYS_PARAMETER={parameter}\n")
+    return f"{etc}/api-keys"
+
+
+def test_fetches_the_parameter_into_the_key_file(host, moto, capsys):
+    moto.client("ssm", REGION).put_parameter(Name="/svc-a/api-keys", Type="SecureString",
+                                             Value="first-key-0123456789\nsecond-key-0123456789")
+    path = _configure(host, "/svc-a/api-keys")
+    assert keys_script.main(host) == 0
+    with open(path) as keys:
+        assert keys.read() == "first-key-0123456789\nsecond-key-0123456789\n"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    assert "2 key(s) from SSM parameter /svc-a/api-keys" in capsys.readouterr().out
+    # every boot: a rotated value replaces the file
+    moto.client("ssm", REGION).put_parameter(Name="/svc-a/api-keys", Type="SecureString",
+                                             Value="rotated-0123456789", Overwrite=True)
+    assert keys_script.main(host) == 0
+    with open(path) as keys:
+        assert keys.read() == "rotated-0123456789\n"
+
+
+def test_missing_parameter_fails_and_leaves_the_file(host, capsys):
+    path = _configure(host, "/svc-missing/api-keys")
+    with open(path, "w") as keys:
+        keys.write("old-key\n")
+    assert keys_script.main(host) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("inference-api-keys: SSM GetParameter /svc-missing/api-keys in eu-west-1: "
+                          "ParameterNotFound") and err.count("\n") == 1
+    with open(path) as keys:
+        assert keys.read() == "old-key\n"
+
+
+def test_no_instance_metadata_fails_clearly(host, capsys):
+    path = _configure(host, "/svc-a/api-keys")
+    host["INFERENCE_IMDS_ENDPOINT"] = "http://127.0.0.1:9"  # discard port: nothing listens
+    assert keys_script.main(host) == 1
+    err = capsys.readouterr().err
+    assert "inference-api-keys: instance metadata http://127.0.0.1:9 unreachable" in err
+    with open(path) as keys:
+        assert keys.read() == ""
+
+
+def test_without_a_parameter_an_empty_file_gets_one_key(host):
+    path = f"{host['INFERENCE_API_KEYS_ETC']}/api-keys"
+    assert keys_script.main(host) == 0
+    with open(path) as keys:
+        lines = keys.read().splitlines()
+    assert len(lines) == 1 and len(lines[0]) >= 40
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+
+
+def test_without_a_parameter_existing_keys_stay(host):
+    path = f"{host['INFERENCE_API_KEYS_ETC']}/api-keys"
+    with open(path, "w") as keys:
+        keys.write("operator-key\n")
+    before = os.stat(path).st_mtime_ns
+    assert keys_script.main(host) == 0
+    with open(path) as keys:
+        assert keys.read() == "operator-key\n"
+    assert os.stat(path).st_mtime_ns == before
+
+
+def test_signature_matches_botocore(monkeypatch):
+    import datetime
+
+    from botocore import auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = "https://ssm.eu-west-1.amazonaws.com/"
+    body = b'{"Name": "/p/api-keys", "WithDecryption": true}'
+    base = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonSSM.GetParameter"}
+    ours = keys_script.sign(CREDS, REGION, url, base, body, "20261127T050000Z")
+
+    monkeypatch.setattr(auth, "get_current_datetime", lambda *a, **k: datetime.datetime(2026, 11, 27, 5, 0, 0))
+    request = AWSRequest(method="POST", url=url, data=body, headers=dict(base))
+    auth.SigV4Auth(Credentials(CREDS["AccessKeyId"], CREDS["SecretAccessKey"], CREDS["Token"]),
+                   "ssm", REGION).add_auth(request)
+    assert ours["Authorization"] == request.headers["Authorization"]
+    assert ours["X-Amz-Security-Token"] == "session-token" and ours["X-Amz-Date"] == "20261127T050000Z"
