@@ -56,3 +56,49 @@ def test_summary_names_replacements_and_their_reasons():
     assert any("launch template gets a new AMI (ami-1 -> ami-2)" in line and "instance refresh" in line
                for line in lines)
     assert any(line.startswith("module.x.aws_instance.y: instance will be replaced: new user-data") for line in lines)
+
+
+# --- the hosts' API keys parameter: granted exactly, passed through, named once ------------
+
+def _hcl(relative):
+    from inferctl.bake.render import parse
+    from inferctl.paths import REPO
+
+    return parse(REPO / "terraform" / relative)
+
+
+def test_host_role_reads_only_the_api_keys_parameter():
+    from inferctl import api_keys
+
+    module = _hcl("modules/host-role/main.tf")
+    document = next(block["aws_iam_policy_document"]["host"] for block in module["data"]
+                    if "host" in block.get("aws_iam_policy_document", {}))
+    statements = [s["statement"] for s in document["dynamic"]]
+    assert len(statements) == 1
+    assert statements[0]["for_each"] == '${var.api_keys_parameter != "" ? [local.api_keys_parameter_arn] : []}'
+    assert statements[0]["content"] == [{"sid": "ReadApiKeys", "actions": ["ssm:GetParameter"],
+                                         "resources": ["${statement.value}"]}]
+    # no other statement touches SSM or KMS
+    assert not [a for s in document["statement"] for a in s["actions"] if a.startswith(("ssm:", "kms:"))]
+    arn = module["locals"][0]["api_keys_parameter_arn"]
+    assert arn == ("arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.name}:"
+                   "${data.aws_caller_identity.current.account_id}:parameter${var.api_keys_parameter}")
+    # the name the ARN is built from starts with "/": arn:...:parameter/<project>/api-keys
+    assert api_keys.parameter_name("inference") == "/inference/api-keys"
+
+
+def test_root_passes_the_parameter_to_the_hosts_and_their_role():
+    root = _hcl("main.tf")
+    modules = {name: body for block in root["module"] for name, body in block.items()}
+    assert modules["compute"]["api_keys_parameter"] == modules["fleet"]["api_keys_parameter"] \
+        == "${var.api_keys_parameter}"
+    for name in ("compute", "fleet"):
+        child = _hcl(f"modules/{name}/main.tf")
+        role = next(block["host_role"] for block in child["module"] if "host_role" in block)
+        assert role["api_keys_parameter"] == "${var.api_keys_parameter}"
+    env = root["locals"][0]["inference_env"]
+    assert 'var.api_keys_parameter != "" ? {API_KEYS_PARAMETER = var.api_keys_parameter} : {}' in env
+    variables = {name: body for block in _hcl("variables.tf")["variable"] for name, body in block.items()}
+    assert variables["api_keys_parameter"]["default"] == ""
+    # deploy fills it on AWS only (the local host has no instance metadata)
+    assert tf.tfvars(configuration.load())["api_keys_parameter"] == ""

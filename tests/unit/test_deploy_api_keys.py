@@ -1,0 +1,45 @@
+"""deploy's API keys parameter on AWS: created once with one random key, never overwritten."""
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from inferctl import api_keys, deploy
+from inferctl import config as configuration
+
+
+@pytest.fixture
+def ssm(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield boto3.client("ssm", region_name="eu-west-1")
+
+
+def _target(name, ssm):
+    return deploy.Target(name, None, lambda service: ssm, None)
+
+
+def test_creates_the_parameter_once_with_one_random_key(ssm, capsys):
+    config = configuration.Config()
+    deploy.ensure_api_keys(_target("aws", ssm), config)
+    parameter = ssm.get_parameter(Name="/inference/api-keys", WithDecryption=True)["Parameter"]
+    key = parameter["Value"]
+    assert parameter["Type"] == "SecureString" and len(key) >= 40 and "\n" not in key
+    out = capsys.readouterr().out
+    assert "created the SSM parameter /inference/api-keys" in out and key not in out
+    # never overwritten: a second deploy (or an operator's keys) keeps the value
+    ssm.put_parameter(Name="/inference/api-keys", Value="operator-key-0123456789", Type="SecureString",
+                      Overwrite=True)
+    deploy.ensure_api_keys(_target("aws", ssm), config)
+    assert ssm.get_parameter(Name="/inference/api-keys", WithDecryption=True)["Parameter"]["Value"] \
+        == "operator-key-0123456789"
+    assert capsys.readouterr().out == ""
+    assert deploy.keys_parameter(_target("aws", ssm), config) == api_keys.parameter_name("inference")
+
+
+def test_local_target_has_no_parameter(ssm):
+    config = configuration.Config()
+    deploy.ensure_api_keys(_target("local", ssm), config)
+    assert ssm.describe_parameters()["Parameters"] == []
+    assert deploy.keys_parameter(_target("local", ssm), config) == ""
