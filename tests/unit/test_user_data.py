@@ -55,7 +55,7 @@ def test_user_data_of_a_moto_instance():
     from moto import mock_aws
     with mock_aws():
         ec2 = boto3.client("ec2", region_name="eu-west-1")
-        image = ec2.describe_images()["Images"][0]["ImageId"]
+        image = ec2.register_image(Name="baked", RootDeviceName="/dev/sda1")["ImageId"]  # no default catalogue
         bare = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
         with pytest.raises(UserError, match="has no user-data"):
             user_data.of_instance(ec2, bare)
