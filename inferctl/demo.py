@@ -11,6 +11,7 @@ Each stage prints one progress line with its time. The stack stays up until
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -34,7 +35,6 @@ HEALTH_TIMEOUT = 90.0
 
 def check_prerequisites() -> None:
     """Root and the host packages: a clear error naming the fix, before anything starts."""
-    import os
     if os.geteuid() != 0:
         raise UserError("the local demo needs root (network namespaces, systemd-nspawn, dockerd)",
                         hint="run it as root")
