@@ -30,10 +30,12 @@ def seeded(moto_server):
 @pytest.fixture(scope="session", autouse=True)
 def deployments(moto_server, seeded, tmp_path_factory):
     """Both stacks apply in the background from the tier's first test on: most of an apply is
-    the provider waiting on moto (an ALB takes 60 s, a DNS record 15 s), so the two overlap
-    each other and the CPU-bound tests that run first (bad input, checkov). Each test module
+    the provider waiting on moto (an ALB takes 60 s, a DNS record 15 s), so they overlap the
+    CPU-bound tests that run first (bad input, checkov). The two stacks apply one after the
+    other: moto's server is not safe under two concurrent applies (seen: a rule revoked twice,
+    a repository created twice, when a slow answer made the provider retry). Each test module
     takes its stack with ``.result()``; whatever a test did not destroy is destroyed here."""
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(1) as pool:
         futures = {
             "single": pool.submit(deploy_single, moto_server, seeded, tmp_path_factory.mktemp("tf-single")),
             "fleet": pool.submit(deploy_fleet, moto_server, seeded, tmp_path_factory.mktemp("tf-fleet")),
