@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from inferctl import config  # noqa: E402
-from inferctl.local import provision  # noqa: E402
+from inferctl.local import docker, provision, registry  # noqa: E402
 from inferctl.local.host import LocalHost, down  # noqa: E402
 from inferctl.paths import BUILD_DIR  # noqa: E402
 
@@ -119,10 +119,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="boots of each kind (default 1)")
     parser.add_argument("--image", type=Path, help="a baked local image (tarball); default: bake one now")
     args = parser.parse_args()
-    tracked, pin = provision.publish_app(config.load())
-    image = args.image or make_baked_image(tracked, pin)
-    baked = [run_baked(image) for _ in range(args.runs)]
-    seed = [run_seed(tracked) for _ in range(args.runs)]
+    docker_was_up = docker.answers()
+    try:
+        tracked, pin = provision.publish_app(config.load())
+        image = args.image or make_baked_image(tracked, pin)
+        baked = [run_baked(image) for _ in range(args.runs)]
+        seed = [run_seed(tracked) for _ in range(args.runs)]
+    finally:  # leave the machine as it was: the registry, its network and a dockerd we started
+        registry.stop()
+        if not docker_was_up:
+            docker.stop_daemon()
     b, s = statistics.median(baked), statistics.median(seed)
     print(f"\nboot to /health 200 (median of {args.runs}; nspawn start -> first 200 via the host address)")
     print(f"{'':8}{'baked image':>14}{'seed (user-data)':>20}")
