@@ -141,6 +141,10 @@ def down(config: Config, say: Callable[[str], None] = print) -> None:
     step("registry stopped", lambda: registry.stop(force=True))
     step("dockerd stopped (if this project started it)", docker.stop_daemon)
     step("network namespaces, veths and NAT rules removed", netns.teardown)
+    if RECORD.exists():  # moto forgot the AMI with its restart: its disk would only take space
+        ami = json.loads(RECORD.read_text()).get("ami")
+        if ami:
+            step(f"local AMI disk {ami} removed", lambda: bake_local.remove_disk(ami))
     RECORD.unlink(missing_ok=True)
     if problems:
         raise UserError("demo --down left something behind: " + "; ".join(problems))
