@@ -10,8 +10,6 @@ import os
 import shutil
 from pathlib import Path
 
-from falcon_app.logs import gunicorn_logconfig
-
 WORKER_CLASSES = {"asgi": "falcon_app.asgi:app", "sync": "falcon_app.wsgi:app", "gthread": "falcon_app.wsgi:app"}
 
 
@@ -48,7 +46,7 @@ control_socket_disable = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = None                 # the app writes one JSON access line per request
 loglevel = os.environ.get("LOG_LEVEL", "info").strip().lower() or "info"
-logconfig_dict = gunicorn_logconfig(loglevel.upper())
+logger_class = "falcon_app.logs.GunicornLogger"   # JSON lines; gunicorn's own access log off
 
 
 def post_fork(server, worker):

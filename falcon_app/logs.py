@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 import time
+from functools import lru_cache
+
+import orjson
+from gunicorn import glogging
 
 RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
+@lru_cache(maxsize=4)
+def _second(whole: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+
+
 def timestamp(created: float) -> str:
-    """ISO 8601 UTC with milliseconds: 2026-01-02T03:04:05.678Z."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(created % 1 * 1000):03d}Z"
+    """ISO 8601 UTC with milliseconds: 2026-01-02T03:04:05.678Z (one strftime per second)."""
+    whole = int(created)
+    return f"{_second(whole)}.{int((created - whole) * 1000):03d}Z"
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,35 +41,55 @@ class JsonFormatter(logging.Formatter):
 
 
 class AccessLog:
-    """The one-line-per-request access log, written straight to stdout.
+    """The one-line-per-request access log on stdout.
 
-    Same JSON shape as JsonFormatter's lines, but without a LogRecord: profiling put
-    the logging machinery at about a third of a small request's CPU time.
+    Same JSON shape as JsonFormatter's lines, but without a LogRecord (profiling put
+    the logging machinery at about a third of a small request's CPU time), serialized
+    by orjson. Inside an event loop the lines of one loop iteration go out in one
+    write at the end of it (under load, one syscall for many requests; a line is never
+    held longer than the iteration); outside one (WSGI), each line is written at once.
     """
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
+        self._pending: list[bytes] = []
 
     def write(self, fields: dict) -> None:
-        if self.enabled:
-            entry = {"ts": timestamp(time.time()), "level": "info", "logger": "falcon_app.access", "msg": "request"}
-            entry.update(fields)
-            sys.stdout.write(json.dumps(entry, default=str) + "\n")
+        if not self.enabled:
+            return
+        entry = {"ts": timestamp(time.time()), "level": "info", "logger": "falcon_app.access", "msg": "request"}
+        entry.update(fields)
+        line = orjson.dumps(entry, default=str, option=orjson.OPT_APPEND_NEWLINE)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            sys.stdout.write(line.decode())
+            return
+        self._pending.append(line)
+        if len(self._pending) == 1:
+            loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        lines, self._pending = self._pending, []
+        if lines:
+            sys.stdout.write(b"".join(lines).decode())
 
 
-def gunicorn_logconfig(level: str = "INFO") -> dict:
-    """A logging.config dict that sends gunicorn's and the app's logs to stdout as JSON."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"json": {"()": JsonFormatter}},
-        "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
-        "root": {"level": level, "handlers": ["stdout"]},
-        "loggers": {
-            "gunicorn.error": {"level": level, "handlers": ["stdout"], "propagate": False},
-            "gunicorn.access": {"level": "WARNING", "handlers": ["stdout"], "propagate": False},
-        },
-    }
+class GunicornLogger(glogging.Logger):
+    """gunicorn's logger, writing JSON lines, with gunicorn's access log off.
+
+    Set as `logger_class` rather than through `logconfig_dict`: any logconfig makes
+    gunicorn build its access-log atoms on every request only to drop them (about a
+    tenth of a small request's CPU time), while the app writes its own access line.
+    """
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
+            if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
+                handler.setStream(sys.stdout)      # one stream for every log line
+        configure(cfg.loglevel.upper())
 
 
 def configure(level: str = "INFO") -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from operator import mul
 from typing import Sequence
 
 from .base import ModelError
@@ -35,9 +36,9 @@ class SoftmaxPredictor:
     def predict_proba(self, rows: Sequence[Sequence[float]]) -> list[list[float]]:
         out = []
         for row in rows:
-            logits = [b + math.fsum(w * x for w, x in zip(ws, row)) for ws, b in zip(self._weights, self._bias)]
+            logits = [b + sum(map(mul, ws, row)) for ws, b in zip(self._weights, self._bias)]
             top = max(logits)
             exps = [math.exp(z - top) for z in logits]
-            total = math.fsum(exps)
+            total = sum(exps)
             out.append([e / total for e in exps])
         return out

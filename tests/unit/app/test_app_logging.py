@@ -52,3 +52,49 @@ def test_configure_writes_json_to_stdout(capsys):
         assert [line["msg"] for line in lines] == ["hello"] and lines[0]["request_id"] == "r1"
     finally:
         root.handlers[:], root.level = before
+
+
+def test_access_lines_in_one_loop_iteration_go_out_in_one_write(monkeypatch):
+    import asyncio
+
+    from falcon_app.logs import AccessLog
+
+    writes = []
+    monkeypatch.setattr(sys, "stdout", type("Out", (), {"write": lambda self, text: writes.append(text)})())
+    log = AccessLog()
+
+    async def burst():
+        for i in range(3):
+            log.write({"request_id": f"r{i}"})
+        assert writes == []                     # held until the iteration ends
+        await asyncio.sleep(0)
+
+    asyncio.run(burst())
+    assert len(writes) == 1
+    assert [json.loads(line)["request_id"] for line in writes[0].splitlines()] == ["r0", "r1", "r2"]
+    log.write({"request_id": "outside"})       # no event loop (WSGI): written at once
+    assert json.loads(writes[-1])["request_id"] == "outside"
+
+
+def test_gunicorn_config_keeps_gunicorn_access_log_off(monkeypatch, tmp_path):
+    """Any logconfig makes gunicorn build access-log atoms per request only to drop them."""
+    import importlib
+
+    from gunicorn.config import Config
+
+    from falcon_app.logs import GunicornLogger
+
+    monkeypatch.setenv("METRICS_DIR", str(tmp_path))
+    conf = importlib.reload(importlib.import_module("falcon_app.gunicorn_conf"))
+    cfg = Config()
+    for name, value in vars(conf).items():
+        if name in cfg.settings:                # what gunicorn takes from a python: config
+            cfg.set(name, value)
+    root = logging.getLogger()
+    before = list(root.handlers), root.level
+    try:
+        logger = cfg.logger_class(cfg)
+        assert isinstance(logger, GunicornLogger) and not logger.access_log_enabled
+        assert all(isinstance(h.formatter, JsonFormatter) for h in logger.error_log.handlers)
+    finally:
+        root.handlers[:], root.level = before
