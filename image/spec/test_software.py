@@ -111,6 +111,11 @@ def test_docker_daemon_settings(host):
     assert config["log-driver"] == "json-file" and "max-size" in config["log-opts"]
 
 
+def test_docker_bridge_resolves_new_containers_fast(host):
+    """docker.service's drop-in: a container's first connection waits 100 ms for ARP, not 1 s."""
+    assert host.file("/proc/sys/net/ipv4/neigh/docker0/retrans_time_ms").content_string.strip() == "100"
+
+
 def test_runtime_settings(settings, state, slot, host):
     image = settings.get("INFERENCE_IMAGE", "")
     assert image and "@" not in image and "@INFERENCE_IMAGE@" not in image, f"INFERENCE_IMAGE={image!r}"
