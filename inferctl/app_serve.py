@@ -7,12 +7,11 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import health
 from .errors import UserError
 from .paths import CACHE_DIR, REPO, ensure
 
@@ -58,17 +57,12 @@ def gunicorn_cmd() -> list[str]:
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise UserError(f"gunicorn exited with code {proc.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise UserError(f"{url}/health did not answer within {timeout:.0f}s")
+    def exited() -> str | None:
+        return None if proc.poll() is None else f"gunicorn exited with code {proc.returncode} before {url} answered"
+
+    waited = health.wait_for_200(f"{url}/health", timeout, interval=0.1, request_timeout=1, give_up=exited)
+    if waited.seconds is None:
+        raise UserError(exited() or f"{url}/health did not answer within {timeout:.0f}s (last: {waited.last})")
 
 
 @contextmanager

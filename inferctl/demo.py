@@ -13,12 +13,10 @@ from __future__ import annotations
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from . import deploy, verify
+from . import deploy, health, verify
 from .bake import front
 from .bake import local as bake_local
 from .bootstrap import HOST_PACKAGES, missing_packages
@@ -45,19 +43,11 @@ def check_prerequisites() -> None:
 
 def wait_healthy(url: str, timeout: float = HEALTH_TIMEOUT) -> float:
     """Seconds until GET url answers 200; UserError after ``timeout``."""
-    started = time.monotonic()
-    last = "no answer"
-    while time.monotonic() - started < timeout:
-        try:
-            with urllib.request.urlopen(url, timeout=3) as resp:
-                if resp.status == 200:
-                    return time.monotonic() - started
-                last = f"HTTP {resp.status}"
-        except (urllib.error.URLError, OSError) as exc:
-            last = str(getattr(exc, "reason", exc))
-        time.sleep(0.5)
-    raise UserError(f"{url} did not answer 200 within {timeout:.0f}s (last: {last})",
-                    hint="inspect the host: invoke local.host-shell")
+    waited = health.wait_for_200(url, timeout, interval=0.5, request_timeout=3)
+    if waited.seconds is None:
+        raise UserError(f"{url} did not answer 200 within {timeout:.0f}s (last: {waited.last})",
+                        hint="inspect the host: invoke local.host-shell")
+    return waited.seconds
 
 
 def boot_instance(config: Config, instance_id: str, ami: str, say) -> local_host.LocalHost:

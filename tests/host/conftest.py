@@ -7,13 +7,13 @@ check -> reboot (now a "live" host). Everything is removed at the end, also afte
 from __future__ import annotations
 
 import os
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
 from inferctl import config
+from inferctl.health import wait_for_200
 from inferctl.local import host as local_host
 from inferctl.local import provision, registry
 
@@ -73,9 +73,4 @@ def live_host(provisioned, app_refs):
 
 def wait_serving(host, timeout: float) -> float | None:
     """Seconds until Caddy on the host answers /health with 200, or None after timeout."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if http_status(f"http://{host.address}/health") == 200:
-            return time.monotonic() - started
-        time.sleep(0.2)
-    return None
+    return wait_for_200(f"http://{host.address}/health", timeout).seconds
