@@ -14,8 +14,8 @@ import pytest
 
 from inferctl import config
 from inferctl.health import wait_for_200
+from inferctl.local import docker, provision, registry
 from inferctl.local import host as local_host
-from inferctl.local import provision, registry
 
 NAME = "inferctl-tier-host"
 
@@ -40,10 +40,14 @@ def needs_root():
 def app_refs():
     """(tracked, pinned) references of the app image in the local registry."""
     registry_was_up = registry.is_up()
-    refs = provision.publish_app(config.load())
-    yield refs
-    if not registry_was_up:
-        registry.stop()
+    docker_was_up = docker.answers()       # publish_app builds the image: it may start dockerd
+    try:
+        yield provision.publish_app(config.load())
+    finally:
+        if not registry_was_up:
+            registry.stop()
+        if not docker_was_up and not docker.running_containers():
+            docker.stop_daemon()
 
 
 @pytest.fixture(scope="session")
