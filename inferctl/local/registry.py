@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .. import health
 from ..errors import UserError
 from ..paths import CACHE_DIR, STATE_DIR, ensure
 from ..shell import output, require, run
@@ -101,15 +102,14 @@ def start() -> None:
         proc = subprocess.Popen([binary, "serve", str(CONFIG)], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     PIDFILE.write_text(str(proc.pid))
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = " | ".join(LOGFILE.read_text(errors="replace").strip().splitlines()[-3:])
-            raise UserError(f"docker-registry exited with code {proc.returncode}: {tail}",
-                            hint=f"full log: {LOGFILE}")
-        if is_up():
-            return
-        time.sleep(0.2)
+    waited = health.wait_for_200(f"http://{ADDRESS}/v2/", START_TIMEOUT,
+                                 give_up=lambda: "exited" if proc.poll() is not None else None)
+    if waited.seconds is not None:
+        return
+    if proc.poll() is not None:
+        tail = " | ".join(LOGFILE.read_text(errors="replace").strip().splitlines()[-3:])
+        raise UserError(f"docker-registry exited with code {proc.returncode}: {tail}",
+                        hint=f"full log: {LOGFILE}")
     stop()
     raise UserError(f"docker-registry did not answer on {ADDRESS} within {START_TIMEOUT:.0f}s",
                     hint=f"see {LOGFILE}")

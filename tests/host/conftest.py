@@ -7,8 +7,6 @@ check -> reboot (now a "live" host). Everything is removed at the end, also afte
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -18,16 +16,6 @@ from inferctl.local import docker, provision, registry
 from inferctl.local import host as local_host
 
 NAME = "inferctl-tier-host"
-
-
-def http_status(url: str, timeout: float = 2.0) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
 
 
 @pytest.fixture(scope="session", autouse=True)

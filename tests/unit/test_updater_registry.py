@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from inferctl.health import wait_for_200
 from updater_module import load
 
 iu = load()
@@ -227,15 +228,11 @@ def real_registry(tmp_path_factory):
     proc = subprocess.Popen([binary, "serve", str(config)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"docker-registry did not start: {proc.stderr.read()!r}")
-                time.sleep(0.1)
+        waited = wait_for_200(f"http://127.0.0.1:{port}/v2/", 15, interval=0.1, request_timeout=1,
+                              give_up=lambda: "exited" if proc.poll() is not None else None)
+        if waited.seconds is None:
+            proc.terminate()
+            raise RuntimeError(f"docker-registry did not start ({waited.last}): {proc.communicate(timeout=10)[1]!r}")
         yield port
     finally:
         proc.terminate()
