@@ -1,14 +1,16 @@
 """Terraform runs against a build working copy of terraform/.
 
 Nothing under terraform/ is edited: `prepare()` copies it into a working folder under
-BUILD_DIR and adds only generated files there:
-- ``terraformrc`` (TF_CLI_CONFIG_FILE): providers come from the filesystem mirror
-  (/opt/tf-plugins), never from the registry;
+BUILD_DIR, with the committed provider lock file (terraform/.terraform.lock.hcl), and adds
+only generated files there:
 - ``terraform.tfvars.json``: the values from inferctl.config (see ``tfvars``);
 - ``inferctl_override.tf.json`` (a Terraform override file), only when needed: the local
   backend instead of S3, and for the local endpoint the provider's endpoint overrides and
   fake credentials.
-The ``.terraform`` folder and lock file survive a re-copy, so a second init is quick.
+Providers are installed the way Terraform always installs them: from the registry, or as the
+user's own CLI configuration says (TF_CLI_CONFIG_FILE, ~/.terraformrc: a mirror, a plugin
+cache). The ``.terraform`` folder survives a re-copy, so a second init is quick; the lock file
+is re-copied each time, so what init may add to the working copy's one never outlives a run.
 """
 
 from __future__ import annotations
@@ -25,12 +27,11 @@ from .errors import UserError
 from .paths import TERRAFORM_DIR, ensure
 from .shell import output, require, run
 
-PLUGIN_MIRROR = Path(os.environ.get("INFERCTL_TF_PLUGIN_MIRROR", "/opt/tf-plugins"))
 OVERRIDE_FILE = "inferctl_override.tf.json"
 TFVARS_FILE = "terraform.tfvars.json"
-CLI_CONFIG_FILE = "terraformrc"
+LOCK_FILE = ".terraform.lock.hcl"
 PLAN_FILE = "tfplan"
-KEEP = {".terraform", ".terraform.lock.hcl", PLAN_FILE}
+KEEP = {".terraform", PLAN_FILE}
 
 # Every service the modules call; each is pointed at the local endpoint.
 LOCAL_SERVICES = ["acm", "autoscaling", "cloudwatch", "dynamodb", "ec2", "ecr", "elbv2", "iam",
@@ -60,21 +61,6 @@ class Workspace:
     dir: Path
     env: dict[str, str]
     backend_config: dict[str, str]
-
-
-def cli_config(mirror: Path = PLUGIN_MIRROR) -> str:
-    """CLI configuration that installs providers only from the filesystem mirror."""
-    return (
-        "provider_installation {\n"
-        "  filesystem_mirror {\n"
-        f"    path    = {json.dumps(str(mirror))}\n"
-        '    include = ["registry.terraform.io/*/*"]\n'
-        "  }\n"
-        "  direct {\n"
-        '    exclude = ["registry.terraform.io/*/*"]\n'
-        "  }\n"
-        "}\n"
-    )
 
 
 def local_override(endpoint: str | None, state_path: Path) -> dict:
@@ -148,7 +134,8 @@ def _sync_sources(dest: Path) -> None:
             continue
         shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     for entry in TERRAFORM_DIR.iterdir():
-        if entry.name.startswith(".") or entry.name.endswith(".tfstate") or entry.name.endswith(".md"):
+        hidden = entry.name.startswith(".") and entry.name != LOCK_FILE
+        if hidden or entry.name.endswith(".tfstate") or entry.name.endswith(".md"):
             continue
         target = dest / entry.name
         shutil.copytree(entry, target) if entry.is_dir() else shutil.copy2(entry, target)
@@ -162,14 +149,9 @@ def prepare(workdir: Path, variables: dict, *, config: Config, endpoint: str | N
     ``state_path``: local state file; None = the S3 backend from config (aws.state_bucket).
     """
     require("terraform")
-    if not (PLUGIN_MIRROR / "registry.terraform.io").is_dir():
-        raise UserError(f"no Terraform provider mirror at {PLUGIN_MIRROR}",
-                        hint="install hashicorp/aws into it (terraform providers mirror) "
-                             "or set INFERCTL_TF_PLUGIN_MIRROR")
     if endpoint and state_path is None:
         raise UserError("the local endpoint needs local state (internal: state_path missing)")
     _sync_sources(workdir)
-    (workdir / CLI_CONFIG_FILE).write_text(cli_config())
     override = workdir / OVERRIDE_FILE
     if endpoint:
         for module, shim in MOTO_SHIMS.items():
@@ -181,8 +163,7 @@ def prepare(workdir: Path, variables: dict, *, config: Config, endpoint: str | N
     else:
         override.unlink(missing_ok=True)
         backend = s3_backend_config(config)
-    env = dict(os.environ, TF_CLI_CONFIG_FILE=str(workdir / CLI_CONFIG_FILE), TF_IN_AUTOMATION="1",
-               TF_INPUT="0", CHECKPOINT_DISABLE="1")
+    env = dict(os.environ, TF_IN_AUTOMATION="1", TF_INPUT="0", CHECKPOINT_DISABLE="1")
     if endpoint:
         # Never let a real profile or key reach the fake endpoint (or the real one).
         for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):

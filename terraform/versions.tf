@@ -1,5 +1,6 @@
 terraform {
-  required_version = ">= 1.9" # validations that compare variables
+  # 1.10: the S3 backend's own lock file (use_lockfile); 1.9: validations that compare variables
+  required_version = ">= 1.10"
 
   required_providers {
     aws = {

@@ -1,5 +1,6 @@
-"""The terraform tier: the real Terraform and AWS provider (from the filesystem mirror)
-applied to a moto server on loopback, one server for the whole tier (helpers in tfstack.py)."""
+"""The terraform tier: the real Terraform and AWS provider (from the registry, or from this
+machine's mirror: tests/tf_mirror.py) applied to a moto server on loopback, one server for the
+whole tier (helpers in tfstack.py)."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor

@@ -1,15 +1,67 @@
-"""Generated Terraform inputs (CLI config, overrides, tfvars, backend) and the plan summary."""
+"""The working copy (sources, lock file, generated inputs: overrides, tfvars, backend), the
+provider and Terraform versions, and the plan summary."""
 
 import json
+import re
+import subprocess
+
+import pytest
+from tf_mirror import MIRROR
 
 from inferctl import config as configuration
 from inferctl import terraform as tf
+from inferctl.paths import REPO
+
+LOCK = REPO / "terraform" / tf.LOCK_FILE
 
 
-def test_cli_config_uses_only_the_mirror():
-    text = tf.cli_config()
-    assert 'path    = "/opt/tf-plugins"' in text
-    assert 'direct {\n    exclude = ["registry.terraform.io/*/*"]' in text
+def _prepare(workdir):
+    return tf.prepare(workdir, {}, config=configuration.load(), state_path=workdir.parent / "state" / "x.tfstate")
+
+
+def test_working_copy_gets_the_committed_lock_file_and_no_provider_settings(tmp_path, monkeypatch):
+    monkeypatch.setattr(tf, "require", lambda tool: tool)
+    monkeypatch.setenv("TF_CLI_CONFIG_FILE", "/somewhere/the-users.tfrc")
+    ws = _prepare(tmp_path / "w")
+    assert (ws.dir / tf.LOCK_FILE).read_text() == LOCK.read_text()
+    assert ws.env["TF_CLI_CONFIG_FILE"] == "/somewhere/the-users.tfrc"    # the user's choice, untouched
+    generated = {p.name for p in ws.dir.iterdir()} - {p.name for p in (REPO / "terraform").iterdir()}
+    assert generated == {tf.TFVARS_FILE, tf.OVERRIDE_FILE}                  # no CLI config of ours
+    monkeypatch.delenv("TF_CLI_CONFIG_FILE")
+    assert "TF_CLI_CONFIG_FILE" not in _prepare(tmp_path / "w").env
+
+
+def test_a_lock_file_init_changed_is_replaced_and_the_providers_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(tf, "require", lambda tool: tool)
+    ws = _prepare(tmp_path / "w")
+    (ws.dir / tf.LOCK_FILE).write_text("# what init wrote\n")
+    (ws.dir / ".terraform" / "providers").mkdir(parents=True)
+    _prepare(tmp_path / "w")
+    assert (ws.dir / tf.LOCK_FILE).read_text() == LOCK.read_text()
+    assert (ws.dir / ".terraform" / "providers").is_dir()
+
+
+def test_lock_file_pins_the_aws_provider_and_is_committed():
+    text = LOCK.read_text()
+    assert re.search(r'provider "registry.terraform.io/hashicorp/aws" \{\n  version     = "5\.100\.0"', text)
+    assert len(re.findall(r'"h1:[A-Za-z0-9+/]{43}="', text)) >= 3                   # several platforms
+    assert len(re.findall(r'"zh:[0-9a-f]{64}"', text)) >= 3
+    ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", str(LOCK)])
+    if ignored.returncode == 128:
+        pytest.skip("not a git checkout")
+    assert ignored.returncode == 1, ".gitignore must not ignore terraform/.terraform.lock.hcl"
+
+
+def test_required_terraform_covers_the_s3_lock_file():
+    """s3_backend_config asks for use_lockfile (S3's own state lock), which needs Terraform 1.10."""
+    assert tf.s3_backend_config(configuration.load(overrides={"aws": {"state_bucket": "b"}}))["use_lockfile"]
+    required = re.search(r'required_version = ">= (\d+)\.(\d+)"', (REPO / "terraform" / "versions.tf").read_text())
+    assert required and tuple(map(int, required.groups())) >= (1, 10)
+
+
+def test_the_product_never_names_the_test_machines_provider_mirror():
+    files = [REPO / "tasks.py", *(REPO / "inferctl").rglob("*.py"), *(REPO / "terraform").rglob("*.tf")]
+    assert [f for f in files if str(MIRROR) in f.read_text()] == []
 
 
 def test_local_override_points_every_service_at_the_endpoint(tmp_path):

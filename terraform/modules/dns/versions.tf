@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.5"
+  required_version = ">= 1.9" # one floor for every module (fleet's validations compare variables)
 
   required_providers {
     aws = {
