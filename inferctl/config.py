@@ -3,6 +3,11 @@
 Every value has a default that works on the local target, so a fresh clone needs no
 config file at all. Each section is a dataclass; a wrong type, an unknown key or a value
 that fails its check is a UserError naming the file, the section and the key.
+
+Every key can also come from the environment as INFERCTL_<SECTION>_<KEY> (a CI job needs no
+committed file): INFERCTL_COMPUTE_FLEET_MIN=3, INFERCTL_IMAGE_AMI_REGIONS=us-east-1,eu-central-1.
+Precedence: load()'s overrides > environment > file > defaults. Only names that start with
+INFERCTL_<a section>_ are config keys; an unknown key there is an error naming the variable.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -155,7 +161,54 @@ class Config:
         return f"{self.dns.subdomain}.{self.dns.domain}" if self.dns.domain else ""
 
 
-def _build_section(cls, raw: Any, where: str):
+SECTIONS = tuple(f.name for f in dataclasses.fields(Config) if f.name != "source")
+ENV_PREFIX = "INFERCTL_"
+TRUE, FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+def env_name(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section}_{key}".upper()
+
+
+def _from_text(text: str, expected: type) -> Any:
+    """An environment value as the key's type: int digits, bool words, list comma-separated."""
+    if expected is bool:
+        if text.strip().lower() not in TRUE | FALSE:
+            raise ValueError(f"{text!r} is not a boolean (true/false, yes/no, 1/0)")
+        return text.strip().lower() in TRUE
+    if expected is int:
+        if not re.fullmatch(r"\s*\d+\s*", text):
+            raise ValueError(f"{text!r} is not a whole number")
+        return int(text)
+    if expected is list:
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return text
+
+
+def from_environment(environ: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], str]]:
+    """The INFERCTL_<SECTION>_<KEY> values, typed, and for each (section, key) its variable's name."""
+    values: dict[str, dict[str, Any]] = {}
+    names: dict[tuple[str, str], str] = {}
+    for name, text in sorted(environ.items()):
+        section = next((s for s in SECTIONS if name.startswith(env_name(s, ""))), None)
+        if section is None:
+            continue
+        cls = get_type_hints(Config)[section]
+        hints = get_type_hints(cls)
+        key = name[len(env_name(section, "")):].lower()
+        if key not in hints:
+            raise UserError(f"{name}: no key {key!r} in [{section}]",
+                            hint=f"{section} keys: {', '.join(env_name(section, k) for k in hints)}")
+        try:
+            values.setdefault(section, {})[key] = _from_text(text, hints[key])
+        except ValueError as exc:
+            raise UserError(f"{name} ({section}.{key}): {exc}") from None
+        names[(section, key)] = name
+    return values, names
+
+
+def _build_section(cls, raw: Any, where: str, labels: Mapping[str, str]):
+    """``labels``: how to name a key in an error when not ``where.key`` (its variable)."""
     if not isinstance(raw, dict):
         raise UserError(f"{where}: expected a table, got {type(raw).__name__}")
     hints = get_type_hints(cls)
@@ -166,18 +219,27 @@ def _build_section(cls, raw: Any, where: str):
                         hint=f"known keys: {', '.join(known)}")
     values = {}
     for name, value in raw.items():
+        label = labels.get(name, f"{where}.{name}")
         expected = hints[name]
         ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
         if not ok:
-            raise UserError(f"{where}.{name}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
+            raise UserError(f"{label}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
         check = known[name].metadata.get("check")
         if check:
             try:
                 check(value)
             except ValueError as exc:
-                raise UserError(f"{where}.{name}: {exc}") from None
+                raise UserError(f"{label}: {exc}") from None
         values[name] = value
     return cls(**values)
+
+
+def _layer(raw: dict[str, Any], values: dict[str, dict[str, Any]]) -> None:
+    """Put ``values`` over ``raw`` (a section that is no table is left for its own error)."""
+    for section, items in values.items():
+        table = raw.setdefault(section, {})
+        if isinstance(table, dict):
+            table.update(items)
 
 
 def load(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> Config:
@@ -192,17 +254,24 @@ def load(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | 
             raise UserError(f"{file}: not valid TOML: {exc}") from None
     elif explicit:
         raise UserError(f"config file {file} does not exist")
-    for section, values in (overrides or {}).items():
-        raw.setdefault(section, {}).update(values)
-    sections = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
-    unknown = sorted(set(raw) - set(sections))
+    from_env, env_names = from_environment(os.environ)
+    _layer(raw, from_env)
+    _layer(raw, overrides or {})
+    unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise UserError(f"{file.name}: unknown section(s) {', '.join(unknown)}",
-                        hint=f"known sections: {', '.join(sections)}")
-    built = {name: _build_section(get_type_hints(Config)[name], raw.get(name, {}), f"{file.name} [{name}]")
-             for name in sections}
+                        hint=f"known sections: {', '.join(SECTIONS)}")
+    for section, values in (overrides or {}).items():
+        for key in values:
+            env_names.pop((section, key), None)
+    built = {name: _build_section(get_type_hints(Config)[name], raw.get(name, {}), f"{file.name} [{name}]",
+                                  {key: f"{var} ({name}.{key})" for (section, key), var in env_names.items()
+                                   if section == name})
+             for name in SECTIONS}
     config = Config(**built, source=file if file.exists() else None)
     if config.compute.fleet_min > config.compute.fleet_max:
+        variables = [env_names[("compute", key)] for key in ("fleet_min", "fleet_max") if ("compute", key) in env_names]
+        origin = f" (set by {', '.join(variables)})" if variables else ""
         raise UserError(f"{file.name} [compute]: fleet_min ({config.compute.fleet_min}) "
-                        f"is larger than fleet_max ({config.compute.fleet_max})")
+                        f"is larger than fleet_max ({config.compute.fleet_max}){origin}")
     return config
