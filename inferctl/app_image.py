@@ -22,7 +22,7 @@ from .errors import UserError
 from .local.base_image import ensure_base_image
 from .local.docker import ensure_daemon
 from .paths import APP_DIR, BUILD_DIR, REPO, ensure
-from .shell import output, require
+from .shell import log_tail, output, require, run_with_heartbeat
 
 DEFAULT_TAG = "inference:dev"
 OFFICIAL_BASE = "python:3.11-slim"
@@ -102,11 +102,10 @@ def build(tag: str = DEFAULT_TAG, base_image: str | None = None, extra_ca: str |
         cmd = [require("docker"), "build", "-t", tag, *[a for k, v in args.items() for a in ("--build-arg", f"{k}={v}")],
                str(context)]
         print(f"app image: building {tag} from {base_image} (log: {LOG})", flush=True)
-        with open(LOG, "w") as log:
-            code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                   env=dict(os.environ, DOCKER_BUILDKIT="0"))
+        code = run_with_heartbeat(cmd, LOG, label=f"app image: building {tag}",
+                                  env=dict(os.environ, DOCKER_BUILDKIT="0"))
     if code != 0:
-        tail = " | ".join(LOG.read_text(errors="replace").strip().splitlines()[-4:])
+        tail = log_tail(LOG)
         hint = f"full log: {LOG}"
         if "CERTIFICATE_VERIFY_FAILED" in LOG.read_text(errors="replace"):
             hint = f"pip could not verify TLS: pass the CA your network needs (--extra-ca); {hint}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..paths import CACHE_DIR, ensure
-from ..shell import require, run
+from ..shell import log_tail, require, run, run_with_heartbeat
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 APT_SOURCES = [Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list")]
@@ -45,14 +45,14 @@ def rootfs_tar(name: str, packages: list[str], *, suite: str = "bookworm",
     require("debootstrap")
     print(f"rootfs: debootstrap {suite} ({variant}, {len(packages)} extra packages) from {mirror}; "
           "about 90 s, cached afterwards", flush=True)
+    log = tar.with_suffix(".log")
     with tempfile.TemporaryDirectory(prefix=f"rootfs-{name}-", dir=tar.parent) as tmp:
         root = Path(tmp) / "root"
-        try:
-            run(["debootstrap", f"--variant={variant}", f"--include={','.join(packages)}",
-                 suite, root, mirror], capture=True)
-        except UserError as exc:
-            raise UserError(f"debootstrap of {suite} from {mirror} failed: {exc}",
-                            hint="check the Debian mirror is reachable (apt-get update works?)") from None
+        code = run_with_heartbeat(["debootstrap", f"--variant={variant}", f"--include={','.join(packages)}",
+                                   suite, root, mirror], log, label=f"rootfs: debootstrap {suite}")
+        if code != 0:
+            raise UserError(f"debootstrap of {suite} from {mirror} failed (exit {code}): {log_tail(log)}",
+                            hint=f"check the Debian mirror is reachable (apt-get update works?); full log: {log}")
         partial = tar.with_suffix(".partial")
         run(["tar", "-C", root, "--numeric-owner", "-cf", partial, "."])
         partial.rename(tar)
