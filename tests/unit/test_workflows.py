@@ -1,5 +1,7 @@
-"""The GitHub workflows pass actionlint (which also runs shellcheck over their `run:` scripts)."""
+"""The GitHub workflows pass actionlint (which also runs shellcheck over their `run:` scripts),
+pin every action by commit, install a Terraform the configuration accepts, and have their shape."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -59,3 +61,43 @@ def test_rebake_workflow_shape():
     assert any("invoke rebake" in s.get("run", "") for s in steps)
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert upload["if"] == "always()" and "manifest.json" in upload["with"]["path"]
+
+
+def _workflows() -> dict[str, dict]:
+    return {path.name: yaml.safe_load(path.read_text()) for path in sorted(WORKFLOWS.glob("*.y*ml"))}
+
+
+def test_every_action_is_pinned_by_commit_with_its_version_named():
+    for path in sorted(WORKFLOWS.glob("*.y*ml")):
+        for line in path.read_text().splitlines():
+            match = re.match(r"\s*(?:- )?uses:\s*(\S+)(.*)", line)
+            if match and not match.group(1).startswith("./"):
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}", match.group(1)), f"{path.name}: {line}"
+                assert re.fullmatch(r"\s+# v\d+(\.\d+)*", match.group(2)), f"{path.name}: {line}"
+
+
+def test_installed_terraform_meets_the_required_version():
+    required = re.search(r'required_version = ">= (\d+)\.(\d+)"', (REPO / "terraform" / "versions.tf").read_text())
+    versions = [step["with"]["terraform_version"] for flow in _workflows().values() for job in flow["jobs"].values()
+                for step in job["steps"] if step.get("uses", "").startswith("hashicorp/setup-terraform@")]
+    assert required and versions
+    for version in versions:
+        assert tuple(map(int, version.split(".")[:2])) >= tuple(map(int, required.groups())), version
+
+
+def test_rebake_config_comes_from_the_environment():
+    """No committed inferctl.toml: the target is AWS, and every INFERCTL_* repository variable
+    becomes an environment variable (config keys are INFERCTL_<SECTION>_<KEY>)."""
+    steps = _workflows()["rebake.yml"]["jobs"]["rebake"]["steps"]
+    step = next(s for s in steps if "GITHUB_ENV" in s.get("run", ""))
+    assert step["env"]["REPOSITORY_VARIABLES"] == "${{ toJSON(vars) }}"
+    assert 'echo "INFERCTL_PROJECT_TARGET=aws"' in step["run"] and 'startswith("INFERCTL_")' in step["run"]
+    assert steps.index(step) < next(i for i, s in enumerate(steps) if "invoke rebake" in s.get("run", ""))
+
+
+def test_test_workflow_runs_the_unit_and_terraform_tiers_on_every_push_and_pull_request():
+    flow = _workflows()["test.yml"]
+    assert {"push", "pull_request"} <= set(flow[True])
+    runs = [step.get("run", "") for job in flow["jobs"].values() for step in job["steps"]]
+    assert any("pytest tests/unit" in run for run in runs)
+    assert any("pytest tests/terraform" in run for run in runs)
