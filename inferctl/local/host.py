@@ -121,9 +121,10 @@ class LocalHost:
     # -- making the disk --------------------------------------------------------------------
     @classmethod
     def create(cls, name: str = DEFAULT_NAME, image: Path | None = None, *,
-               index: int | None = None) -> LocalHost:
+               index: int | None = None, address: str = "") -> LocalHost:
         """Make a fresh host disk from ``image`` (a snapshot tarball) or the bare rootfs.
 
+        ``address``: the host's own IP (an instance's private IP), else 10.99.0.<index>.
         Refuses if a host of that name exists (``down`` it first). Does not boot it.
         """
         if (cls.state_dir(name) / "host.json").exists():
@@ -133,7 +134,7 @@ class LocalHost:
         if not tar.is_file():
             raise UserError(f"host image {tar} does not exist", hint="bake one: invoke bake --local")
         require("systemd-nspawn")
-        guest = netns.add_guest(name, index)
+        guest = netns.add_guest(name, index, address)
         root = CACHE_DIR / "hosts" / name / "root"
         host = cls(name=name, root=str(root), source=str(tar), address=guest.address)
         host._save()
@@ -204,7 +205,7 @@ class LocalHost:
         """
         if self.running():
             return 0.0
-        guest = netns.add_guest(self.name, int(self.address.rsplit(".", 1)[1]))
+        guest = netns.restore_guest(self.name, self.address)
         argv = [require("systemd-nspawn"), "--boot", "--directory", self.root, "--machine", self.name,
                 "--register=no", "--keep-unit", "--capability=all",
                 "--system-call-filter=@keyring bpf", f"--network-namespace-path={guest.netns_path}",

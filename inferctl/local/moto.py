@@ -1,5 +1,7 @@
-"""The local AWS endpoint: a moto server on loopback, run as a background daemon.
+"""The local AWS region's endpoint, run as a background daemon on loopback.
 
+The server is inferctl.region.server: moto (the control plane) with the local data plane hooked
+in, so an instance whose AMI has a local disk boots as a local host (see inferctl.region).
 Everything that talks to "AWS" on the local target (Terraform, bake bookkeeping, the
 demo) goes through this module so they all meet the same server:
 
@@ -30,7 +32,7 @@ import urllib.request
 from pathlib import Path
 
 from ..errors import UserError
-from ..paths import STATE_DIR, ensure
+from ..paths import REPO, STATE_DIR, ensure
 
 HOST = "127.0.0.1"
 DEFAULT_REGION = "eu-west-1"
@@ -56,13 +58,18 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-def _server_binary() -> Path:
-    """moto_server of the running venv (the project's .venv when run from invoke)."""
-    binary = Path(sys.executable).parent / "moto_server"
-    if not binary.exists():
-        raise UserError(f"moto_server not found next to {sys.executable}",
-                        hint="install the dev dependencies: python3 -m inferctl.bootstrap")
-    return binary
+SERVER_MODULE = "inferctl.region.server"
+STOP_TIMEOUT = 120.0  # the region removes its hosts on the way out
+
+
+def _server_argv(port: int) -> list[str]:
+    """The local region's server (moto + the data plane) in the running interpreter."""
+    try:
+        import moto.server  # noqa: F401 - moto[server] is what the region runs on
+    except ImportError:
+        raise UserError("moto's server is not installed in this Python",
+                        hint="install the dev dependencies: python3 -m inferctl.bootstrap") from None
+    return [sys.executable, "-m", SERVER_MODULE, "-H", HOST, "-p", str(port)]
 
 
 class Moto:
@@ -86,7 +93,7 @@ class Moto:
         except OSError:
             return None
         # A recycled pid belonging to something else is not our server.
-        return pid if b"moto" in cmdline else None
+        return pid if SERVER_MODULE.encode() in cmdline else None
 
     def _port(self) -> int | None:
         try:
@@ -131,7 +138,7 @@ class Moto:
         server_env = dict(os.environ, **SERVER_ENV, **(env or {}))
         with open(self.log_file, "ab") as log:
             proc = subprocess.Popen(
-                [_server_binary(), "-H", HOST, "-p", str(port)],
+                _server_argv(port), cwd=REPO,
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                 env=server_env, start_new_session=True)
         self.pid_file.write_text(str(proc.pid))
@@ -156,12 +163,12 @@ class Moto:
         if pid is not None:
             try:
                 os.killpg(pid, signal.SIGTERM)
-                for _ in range(50):
-                    if not Path(f"/proc/{pid}").exists() or self._zombie(pid):
+                deadline = time.monotonic() + STOP_TIMEOUT
+                while Path(f"/proc/{pid}").exists() and not self._zombie(pid):
+                    if time.monotonic() > deadline:
+                        os.killpg(pid, signal.SIGKILL)
                         break
                     time.sleep(0.1)
-                else:
-                    os.killpg(pid, signal.SIGKILL)
                 stopped = True
             except ProcessLookupError:
                 pass

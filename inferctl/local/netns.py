@@ -6,6 +6,11 @@ Layout (all inside 10.99.0.0/24):
 - each guest gets a namespace ``/run/netns/<name>`` and a veth pair: ``inf-v<N>`` on this machine
   (a port of the bridge) and ``eth0`` inside the namespace with 10.99.0.<N>/24, default route via
   10.99.0.1. N starts at 2, so a fleet uses .2, .3, .4, ...
+- a guest may instead be given an address of its own (the private IP the local AWS region gave
+  its instance, e.g. 10.20.0.37): ``eth0`` then holds that address as a /32 with a route to
+  10.99.0.1 only (no default route: an instance talks to this machine's local services and
+  nothing else), and this machine routes that one address into the bridge; the rest of the
+  instance's subnet is fenced (``fence``): unreachable, never sent out by the default route.
 - ip_forward on, plus MASQUERADE and FORWARD accept rules for that /24 only, so guests reach the
   Debian mirror through this machine.
 
@@ -51,14 +56,21 @@ def _net_dir() -> Path:
 
 @dataclass(frozen=True)
 class Guest:
-    """One guest's place on the local network."""
+    """One guest's place on the local network: ``index`` names its veth, ``own_address`` (if set)
+    replaces 10.99.0.<index>."""
 
     name: str
     index: int
+    own_address: str = ""
 
     @property
     def address(self) -> str:
-        return str(SUBNET.network_address + self.index)
+        return self.own_address or str(SUBNET.network_address + self.index)
+
+    @property
+    def prefix(self) -> str:
+        """The address with the prefix length eth0 holds."""
+        return f"{self.own_address}/32" if self.own_address else f"{self.address}/{SUBNET.prefixlen}"
 
     @property
     def netns_path(self) -> Path:
@@ -97,12 +109,16 @@ def _guests_file() -> Path:
     return _net_dir() / "guests.json"
 
 
-def _guests() -> dict[str, int]:
+def _guests() -> dict[str, dict]:
+    """name -> {"index": N, "address": own address or ""}."""
     file = _guests_file()
-    return json.loads(file.read_text()) if file.exists() else {}
+    raw = json.loads(file.read_text()) if file.exists() else {}
+    # A record from before guests had own addresses held the index alone.
+    return {name: entry if isinstance(entry, dict) else {"index": entry, "address": ""}
+            for name, entry in raw.items()}
 
 
-def _save_guests(guests: dict[str, int]) -> None:
+def _save_guests(guests: dict[str, dict]) -> None:
     tmp = _guests_file().with_suffix(".tmp")
     tmp.write_text(json.dumps(guests, indent=1, sort_keys=True))
     tmp.rename(_guests_file())
@@ -132,26 +148,45 @@ def _ensure_network() -> None:
             run(["iptables", "-w", "-t", table, "-I", chain, "1", *rule], capture=True)
 
 
-def add_guest(name: str, index: int | None = None) -> Guest:
-    """Give guest ``name`` a namespace and an address (10.99.0.<index>; next free one by default).
+def _own_address(address: str) -> str:
+    """Check an address given to a guest: private IPv4, outside the bridge's own /24."""
+    try:
+        ip = ipaddress.IPv4Address(address)
+    except ValueError:
+        raise UserError(f"guest address {address!r} is not an IPv4 address") from None
+    if not ip.is_private or ip.is_loopback or ip.is_link_local:
+        raise UserError(f"guest address {address} is not a private address: only addresses that stay on "
+                        "this machine are routed")
+    if ip in SUBNET:
+        raise UserError(f"guest address {address} is inside the bridge's own {SUBNET}")
+    return address
 
-    Calling it again for the same name returns the same guest and repairs anything missing.
+
+def add_guest(name: str, index: int | None = None, address: str = "") -> Guest:
+    """Give guest ``name`` a namespace and an address (10.99.0.<index>; next free one by default,
+    or ``address``, routed as a /32). Calling it again for the same name returns the same guest
+    and repairs anything missing.
     """
     if not name or "/" in name or len(name) > 32:
         raise UserError(f"bad guest name {name!r}", hint="use a short name without '/'")
+    own = _own_address(address) if address else ""
     with _locked():
         _ensure_network()
         guests = _guests()
+        known = guests.get(name, {})
         if index is None:
-            index = guests.get(name) or next(i for i in range(FIRST_GUEST, 255) if i not in guests.values())
-        owner = next((n for n, i in guests.items() if i == index and n != name), None)
-        if owner:
-            raise UserError(f"address 10.99.0.{index} is already used by guest {owner!r}",
-                            hint=f"pick another index or remove it: invoke local.host-down --name {owner}")
+            index = known.get("index") or next(i for i in range(FIRST_GUEST, 255)
+                                               if i not in {g["index"] for g in guests.values()})
+        own = own or (known.get("address", "") if index == known.get("index") else "")
+        for other, entry in guests.items():
+            if other != name and (entry["index"] == index or (own and entry.get("address") == own)):
+                raise UserError(f"address {Guest(other, entry['index'], entry.get('address', '')).address} "
+                                f"or slot {index} is already used by guest {other!r}",
+                                hint=f"remove it: invoke local.host-down --name {other}")
         if not FIRST_GUEST <= index < 255:
             raise UserError(f"guest index {index} is outside {FIRST_GUEST}..254")
-        guest = Guest(name, index)
-        guests[name] = index
+        guest = Guest(name, index, own)
+        guests[name] = {"index": index, "address": own}
         _save_guests(guests)
         if not guest.netns_path.exists():
             _ip("netns", "add", name)
@@ -165,16 +200,33 @@ def add_guest(name: str, index: int | None = None) -> Guest:
         _ip("link", "set", guest.host_veth, "up")
         _ip("-n", name, "link", "set", "lo", "up")
         if f'"{guest.address}"' not in _ip("-n", name, "-j", "addr", "show", "dev", "eth0").stdout:
-            _ip("-n", name, "addr", "add", f"{guest.address}/{SUBNET.prefixlen}", "dev", "eth0")
+            _ip("-n", name, "addr", "add", guest.prefix, "dev", "eth0")
         _ip("-n", name, "link", "set", "eth0", "up")
-        _ip("-n", name, "route", "replace", "default", "via", HOST_IP)
+        if own:
+            # An instance reaches this machine's gateway address and nothing beyond it: its
+            # default route is unreachable, so a lookup or a call outside fails at once.
+            _ip("-n", name, "route", "replace", HOST_IP, "dev", "eth0", "scope", "link")
+            _ip("-n", name, "route", "replace", "unreachable", "default")
+            _ip("route", "replace", f"{own}/32", "dev", BRIDGE)
+        else:
+            _ip("-n", name, "route", "replace", "default", "via", HOST_IP)
         return guest
+
+
+def restore_guest(name: str, address: str) -> Guest:
+    """The guest ``name`` at ``address`` again (a host booting a second time), in its old slot."""
+    known = guest(name)
+    if known:
+        return add_guest(name, known.index, known.own_address)
+    if ipaddress.IPv4Address(address) in SUBNET:
+        return add_guest(name, int(address.rsplit(".", 1)[1]))
+    return add_guest(name, address=address)
 
 
 def guest(name: str) -> Guest | None:
     """The recorded guest of that name, if any."""
-    index = _guests().get(name)
-    return Guest(name, index) if index else None
+    entry = _guests().get(name)
+    return Guest(name, entry["index"], entry.get("address", "")) if entry else None
 
 
 def remove_guest(name: str) -> None:
@@ -185,12 +237,48 @@ def remove_guest(name: str) -> None:
 
 def _remove_guest(name: str) -> None:
     guests = _guests()
-    index = guests.pop(name, None)
+    entry = guests.pop(name, None) or {}
     if Path("/run/netns", name).exists():
         _ip("netns", "del", name, check=False)
-    if index and _link_exists(f"inf-v{index}"):
-        _ip("link", "del", f"inf-v{index}", check=False)
+    if entry and _link_exists(f"inf-v{entry['index']}"):
+        _ip("link", "del", f"inf-v{entry['index']}", check=False)
+    if entry.get("address"):
+        _ip("route", "del", f"{entry['address']}/32", "dev", BRIDGE, check=False)
     _save_guests(guests)
+
+
+def _fences_file() -> Path:
+    return _net_dir() / "fences.json"
+
+
+def fence(cidr: str) -> None:
+    """Make ``cidr`` (a subnet of the local region's instances) unreachable from this machine,
+    except for the /32 routes of its hosts: traffic for an address whose host is gone must
+    fail here, never leave by the default route. Refuses a range this machine already routes."""
+    network = ipaddress.ip_network(cidr)
+    with _locked():
+        fences = json.loads(_fences_file().read_text()) if _fences_file().exists() else []
+        if str(network) in fences:
+            return
+        for line in json.loads(_ip("-j", "route", "show").stdout or "[]"):
+            dst = line.get("dst", "")
+            if dst in ("default", "") or line.get("type") == "unreachable":
+                continue
+            routed = ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False)
+            if routed.overlaps(network) and not (routed.prefixlen == 32 and routed.subnet_of(network)):
+                raise UserError(f"the instance subnet {network} overlaps {routed}, which this machine routes "
+                                f"(dev {line.get('dev', '?')})",
+                                hint="give the local stack another [network] vpc_cidr")
+        _ip("route", "replace", "unreachable", str(network))
+        fences.append(str(network))
+        _fences_file().write_text(json.dumps(fences))
+
+
+def _remove_fences() -> None:
+    if _fences_file().exists():
+        for cidr in json.loads(_fences_file().read_text()):
+            _ip("route", "del", "unreachable", cidr, check=False)
+        _fences_file().unlink()
 
 
 def hold(holder: str) -> None:
@@ -220,6 +308,7 @@ def teardown() -> None:
         for table, chain, rule in RULES:
             while _rule_present(table, chain, rule):
                 run(["iptables", "-w", "-t", table, "-D", chain, *rule], capture=True)
+        _remove_fences()
         if _link_exists(BRIDGE):
             _ip("link", "del", BRIDGE)
         saved = _net_dir() / "ip_forward.orig"
