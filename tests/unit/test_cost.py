@@ -1,0 +1,175 @@
+"""The estimated monthly cost deploy prints before applying, from hand-written plan JSON."""
+
+import json
+
+import pytest
+
+from inferctl import cost, deploy
+
+
+def _change(address, rtype, after, actions=("create",), module=""):
+    return {"address": address, "mode": "managed", "type": rtype, "module_address": module,
+            "change": {"actions": list(actions), "before": None, "after": after}}
+
+
+def _plan(*changes, **variables):
+    return {"variables": {name: {"value": value} for name, value in variables.items()},
+            "resource_changes": list(changes)}
+
+
+def _instance(address="module.compute[0].aws_instance.this", instance_type="t3.small", actions=("create",)):
+    return _change(address, "aws_instance", {
+        "instance_type": instance_type, "root_block_device": [{"volume_type": "gp3", "volume_size": 16}]},
+        actions, "module.compute[0]")
+
+
+def _eip(address="module.compute[0].aws_eip.this"):
+    return _change(address, "aws_eip", {"domain": "vpc"})
+
+
+def _fleet(desired=2):
+    module = "module.fleet[0]"
+    return [
+        _change(f"{module}.aws_lb.this", "aws_lb", {"load_balancer_type": "application", "internal": False},
+                module=module),
+        _change(f"{module}.aws_launch_template.this", "aws_launch_template", {
+            "instance_type": "t3.small",
+            "block_device_mappings": [{"device_name": "/dev/sda1",
+                                       "ebs": [{"volume_type": "gp3", "volume_size": 16}]}]}, module=module),
+        _change(f"{module}.aws_autoscaling_group.this", "aws_autoscaling_group",
+                {"min_size": desired, "max_size": 4, "desired_capacity": desired}, module=module),
+        _change(f"{module}.aws_lb_listener.https", "aws_lb_listener", {"port": 443}, module=module),
+    ]
+
+
+def _nat():
+    return [_change("module.network.aws_nat_gateway.this[0]", "aws_nat_gateway", {"connectivity_type": "public"},
+                    module="module.network"),
+            _eip("module.network.aws_eip.nat[0]")]
+
+
+def _single():
+    """What a new AMI's plan shows: the instance replaced, its EIP and a free VPC kept, a data read."""
+    return _plan(_instance(actions=("create", "delete")), _eip(),
+                 _change("module.network.aws_vpc.this", "aws_vpc", {"cidr_block": "10.20.0.0/16"}, ("no-op",)),
+                 {"address": "data.aws_ssm_parameter.ami[0]", "mode": "data", "type": "aws_ssm_parameter",
+                  "change": {"actions": ["read"], "before": None, "after": {}}},
+                 az_count=2, private_subnets=False)
+
+
+@pytest.mark.parametrize("region, total", [("us-east-1", 20.114), ("eu-west-1", 21.702)])
+def test_single_instance_gp3_and_elastic_ip(region, total):
+    # t3.small 730 h + 16 GB gp3 + one public IPv4 at $0.005/h; the replaced instance counts once
+    estimate = cost.estimate(_single(), region)
+    assert estimate.total == pytest.approx(total)
+    assert estimate.free == 1
+    lines = estimate.render()
+    assert any(line.split() == ["module.compute[0].aws_instance.this", "t3.small",
+                                "$15.18/month" if region == "us-east-1" else "$16.64/month"] for line in lines)
+    assert any("aws_eip.this" in line and "1 public IPv4 (Elastic IP)" in line and "$3.65/month" in line
+               for line in lines)
+    assert lines[-1] == (f"estimated ${total:.2f}/month in {region} at list prices of {cost.PRICES_AS_OF}, "
+                         "before usage (data transfer, LCUs, log ingestion)")
+
+
+@pytest.mark.parametrize("region, total", [("us-east-1", 63.953), ("eu-west-1", 69.10)])
+def test_fleet_in_public_subnets(region, total):
+    # ALB 730 h + its 2 zone addresses (subnet ids unknown before the first apply: az_count),
+    # 2 x (t3.small + 16 GB gp3 + a public IPv4 mapped on launch)
+    estimate = cost.estimate(_plan(*_fleet(), az_count=2, private_subnets=False), region)
+    assert estimate.total == pytest.approx(total)
+    by_what = {line.what: line for line in estimate.lines}
+    assert set(by_what) == {"application load balancer", "2 public IPv4 (one per zone)", "2 x t3.small",
+                            "2 x gp3 root 16 GB", "2 public IPv4 (instances in public subnets)"}
+    assert by_what["application load balancer"].usage.startswith("LCU usage")
+    assert estimate.free == 2  # launch template and listener: no charge of their own
+
+
+@pytest.mark.parametrize("region, total", [("us-east-1", 93.153), ("eu-west-1", 100.49)])
+def test_fleet_in_private_subnets_behind_a_nat_gateway(region, total):
+    estimate = cost.estimate(_plan(*_fleet(), *_nat(), az_count=2, private_subnets=True), region)
+    assert estimate.total == pytest.approx(total)
+    assert not any("instances in public subnets" in line.what for line in estimate.lines)
+    nat = next(line for line in estimate.render() if "aws_nat_gateway" in line)
+    assert nat.endswith("$32.85/month + $0.045/GB processed" if region == "us-east-1"
+                        else "$35.04/month + $0.048/GB processed")
+
+
+def test_known_alb_subnets_count_one_address_each():
+    changes = _fleet()
+    changes[0]["change"]["after"]["subnets"] = ["subnet-a", "subnet-b", "subnet-c"]
+    estimate = cost.estimate(_plan(*changes, az_count=2, private_subnets=True), "us-east-1")
+    assert "3 public IPv4 (one per zone)" in {line.what for line in estimate.lines}
+
+
+def test_deleted_resources_are_not_counted():
+    def deleted(change):
+        return change | {"change": {"actions": ["delete"], "before": change["change"]["after"], "after": None}}
+
+    plan = _plan(_instance(), _eip(), deleted(_instance("module.compute[0].aws_instance.old")),
+                 deleted(_eip("module.compute[0].aws_eip.old")))
+    assert cost.estimate(plan, "us-east-1").total == pytest.approx(20.114)
+    assert cost.estimate(plan, "us-east-1").total == cost.estimate(_single(), "us-east-1").total
+
+
+def test_unknown_instance_type_and_resource_type_are_said_and_not_counted():
+    plan = _plan(_instance(instance_type="x9z.large"), _eip(),
+                 _change("aws_s3_bucket.logs", "aws_s3_bucket", {"bucket": "logs"}))
+    estimate = cost.estimate(plan, "eu-west-1")
+    lines = estimate.render()
+    assert any("x9z.large" in line and line.endswith("price unknown") for line in lines)
+    assert any("aws_s3_bucket.logs" in line and "type not priced" in line for line in lines)
+    assert estimate.total == pytest.approx(16 * 0.088 + 3.65)
+    assert lines[-1].endswith("; 2 line(s) without a price not counted")
+
+
+def test_unknown_region_falls_back_to_us_east_1_and_says_so():
+    estimate = cost.estimate(_single(), "ap-south-1")
+    assert estimate.prices_region == "us-east-1"
+    assert estimate.total == cost.estimate(_single(), "us-east-1").total
+    lines = estimate.render()
+    assert "no prices for ap-south-1 here: us-east-1 prices shown" in lines[0]
+    assert lines[-1].startswith(f"estimated $20.11/month in ap-south-1 at us-east-1 list prices of {cost.PRICES_AS_OF}")
+
+
+def test_usage_only_resources_name_their_usage():
+    plan = _plan(_change("module.registry.aws_ecr_repository.this", "aws_ecr_repository", {}),
+                 _change("module.x.aws_cloudwatch_log_group.this", "aws_cloudwatch_log_group", {}),
+                 _change("module.dns[0].aws_route53_record.fleet[0]", "aws_route53_record",
+                         {"type": "A", "alias": [{"name": "alb.example", "zone_id": "Z1"}]}),
+                 _change("module.dns[0].aws_route53_record.single[0]", "aws_route53_record", {"type": "A"}),
+                 _change("aws_kms_key.this", "aws_kms_key", {}),
+                 _change("aws_cloudwatch_metric_alarm.recover", "aws_cloudwatch_metric_alarm", {}))
+    estimate = cost.estimate(plan, "us-east-1")
+    assert estimate.total == pytest.approx(1.10)  # the KMS key and the alarm
+    text = "\n".join(" ".join(line.split()) for line in estimate.render())  # columns padded
+    assert "ECR repository usage only: storage $0.10/GB-month" in text
+    assert "usage only: $0.50/GB ingested" in text
+    assert "alias record (its queries are free)" in text and "usage only: $0.40/million queries" in text
+
+
+def test_default_stack_and_seed_design_for_the_readme():
+    assert cost.estimate(cost.default_single_plan(), "us-east-1").total == pytest.approx(20.214)
+    assert cost.estimate(cost.default_single_plan(), "eu-west-1").total == pytest.approx(21.802)
+    seed = cost.estimate(cost.seed_plan(), "us-east-1")
+    assert seed.total == pytest.approx(56.934)  # the issue: "about $57/month, most of it the NAT gateway"
+    assert max(seed.lines, key=lambda line: line.monthly).what == "NAT gateway"
+
+
+def test_entry_point_reads_a_plan_file_and_its_region(tmp_path, capsys):
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(_single() | {"variables": {"region": {"value": "eu-west-1"}}}))
+    cost.main([str(path)])
+    assert capsys.readouterr().out.splitlines()[-1].startswith("estimated $21.70/month in eu-west-1")
+    cost.main(["--region", "us-east-1"])
+    assert capsys.readouterr().out.splitlines()[-1].startswith("estimated $20.21/month in us-east-1")
+
+
+def test_deploy_prints_the_estimate_prefixed(capsys):
+    from inferctl import config as configuration
+    target = deploy.Target("local", "eu-west-1", session=None, endpoint="http://127.0.0.1:1")
+    deploy.print_cost_estimate(target, configuration.Config(), _single())
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "deploy: on AWS, this stack would cost:"
+    assert all(line.startswith("deploy: ") for line in out)
+    assert out[-1].startswith("deploy: estimated $21.70/month in eu-west-1")
