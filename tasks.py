@@ -66,7 +66,7 @@ local = Collection("local")
 @task(help={"port": "port on 127.0.0.1 (default: a free one)"})
 @clean_errors
 def moto_start(c, port=0):
-    """Start the local AWS endpoint (moto server on loopback); prints its URL."""
+    """Start the local AWS region (moto + the data plane, on loopback); prints its URL."""
     from inferctl.local import moto
     print(moto.start(int(port)))
 
@@ -74,9 +74,9 @@ def moto_start(c, port=0):
 @task
 @clean_errors
 def moto_stop(c):
-    """Stop the local AWS endpoint (its resources are forgotten)."""
+    """Stop the local AWS region (its resources are forgotten, its instances' hosts removed)."""
     from inferctl.local import moto
-    print("moto stopped" if moto.stop() else "moto was not running")
+    print("local region stopped" if moto.stop() else "the local region was not running")
 
 
 local.add_task(moto_start)
@@ -166,31 +166,34 @@ for _t in (host_up, host_down, host_shell, host_spec, registry_start, registry_s
                        "own key locally, SSM /<project>/api-key on AWS)",
             "api_key_file": "file whose first line is the API key", "no_spec": "HTTP checks only",
             "samples": "inference requests timed for p50/max", "timeout": "seconds per request",
-            "ca_file": "extra CA (PEM) to trust for the TLS check", "report": "JSON report path"})
+            "ca_file": "extra CA (PEM) to trust for the TLS check", "report": "JSON report path",
+            "local": "the local region, whatever project.target says"})
 @clean_errors
 def verify(c, host="", api_key="", api_key_file="", no_spec=False, samples=5, timeout=10, ca_file="",
-           report=""):
+           report="", local=False):
     """Verify a live deployment: HTTP checks + the image's testinfra suite; non-zero exit on any failure."""
     from inferctl import config, verify as checks
-    cfg = config.load()
+    from inferctl.target import with_target
+    cfg = with_target(config.load(), local)
     result = checks.run(host or checks.default_target(cfg), cfg, api_key=api_key, api_key_file=api_key_file,
                         with_spec=not no_spec, samples=int(samples), timeout=float(timeout),
                         ca_file=ca_file or None, report_path=report or None)
     raise Exit(code=result.exit_code())
 
 
-@task(help={"force": "rebake even when no input changed", "local": "the local target (moto + nspawn hosts)"})
+@task(help={"force": "rebake even when no input changed", "local": "the local region, whatever project.target says"})
 @clean_errors
 def rebake(c, force=False, local=False):
     """Nightly: rebake only if the source AMI, recipe or app digest changed; canary, verify, promote, roll, prune."""
     from inferctl import config, rebake as nightly
-    outcome = nightly.run(config.load(), force=force, local=local)
+    from inferctl.target import with_target
+    outcome = nightly.run(with_target(config.load(), local), force=force)
     raise Exit(code=outcome.exit_code)
 
 
 # --- bake: the AMI (packer/, image/) and its bookkeeping -------------------------------
-@task(help={"local": "bake a local AMI: Packer (null source) over SSH on a bare local host, registered in "
-                     "the local moto server (no AWS)",
+@task(help={"local": "bake in the local region: Packer (null source) over SSH on a bare local host, "
+                     "registered in the region (no AWS)",
             "release": "refuse a dirty git tree", "if_changed": "bake only if the source image, the recipe "
             "or the app digest changed since the newest baked AMI (nightly rebake)"})
 @clean_errors
@@ -198,27 +201,30 @@ def bake(c, local=False, release=False, if_changed=False):
     """Bake the AMI (tested by the image's testinfra suite); prints its id, writes /<project>/ami/candidate."""
     from inferctl import config
     from inferctl.bake import front
-    front.bake(config.load(), local=local, release=release, if_changed=if_changed)
+    from inferctl.target import with_target
+    front.bake(with_target(config.load(), local), release=release, if_changed=if_changed)
 
 
 @task(help={"verified": "confirm the candidate passed `invoke verify` (required)",
-            "ami": "AMI id to promote (default: the candidate)", "local": "the local moto server"})
+            "ami": "AMI id to promote (default: the candidate)", "local": "the local region, whatever project.target says"})
 @clean_errors
 def promote(c, verified=False, ami="", local=False):
     """Point /<project>/ami/latest at the candidate AMI, only after verification passed."""
     from inferctl import config
     from inferctl.bake import front
-    front.promote(config.load(), local=local, verified=verified, ami=ami)
+    from inferctl.target import with_target
+    front.promote(with_target(config.load(), local), verified=verified, ami=ami)
 
 
 @task(help={"apply": "really deregister and delete (default: dry run)",
-            "keep": "newest AMIs to keep (default: [image] keep_amis)", "local": "the local moto server"})
+            "keep": "newest AMIs to keep (default: [image] keep_amis)", "local": "the local region, whatever project.target says"})
 @clean_errors
 def prune(c, apply=False, keep=0, local=False):
     """Deregister old baked AMIs AND delete their snapshots; never one in use. Dry run unless --apply."""
     from inferctl import config
     from inferctl.bake import front
-    front.prune(config.load(), local=local, apply=apply, keep=int(keep))
+    from inferctl.target import with_target
+    front.prune(with_target(config.load(), local), apply=apply, keep=int(keep))
 
 
 # --- top-level verbs -------------------------------------------------------------------
@@ -232,7 +238,7 @@ def demo(c, down=False):
 
 
 # --- deploy / destroy / lint: Terraform (inferctl.deploy, inferctl.lint) -----------------
-@task(help={"local": "deploy to the local AWS endpoint (moto), whatever project.target says",
+@task(help={"local": "deploy to the local region, whatever project.target says",
             "yes": "apply without asking (the plan is still shown)",
             "ami": "AMI id to run (default: the channel parameter /<project>/ami/latest)",
             "image": "build and push the app image first (--no-image: infrastructure only)"})
@@ -240,15 +246,17 @@ def demo(c, down=False):
 def deploy(c, local=False, yes=False, ami=None, image=True):
     """Push the app image, then plan/apply the Terraform with the AMI and its digest; prints the URL."""
     from inferctl import config, deploy as deployer
-    deployer.deploy(config.load(), local=local or None, yes=yes, ami=ami, image=image)
+    from inferctl.target import with_target
+    deployer.deploy(with_target(config.load(), local), yes=yes, ami=ami, image=image)
 
 
-@task(help={"local": "destroy on the local AWS endpoint (moto)", "yes": "do not ask"})
+@task(help={"local": "destroy in the local region", "yes": "do not ask"})
 @clean_errors
 def destroy(c, local=False, yes=False):
     """Tear down everything deploy created (shows the plan, asks unless --yes)."""
     from inferctl import config, deploy as deployer
-    deployer.destroy(config.load(), local=local or None, yes=yes)
+    from inferctl.target import with_target
+    deployer.destroy(with_target(config.load(), local), yes=yes)
 
 
 @task

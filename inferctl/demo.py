@@ -1,8 +1,9 @@
-"""`invoke demo`: the whole pipeline on one machine, no AWS account.
+"""`invoke demo`: the whole pipeline on one machine, no AWS account: the AWS code path
+(bake bookkeeping, deploy, verify, promote) run against the local region.
 
-    moto on loopback -> app image -> local registry -> bake --local (Packer + testinfra)
-    -> terraform apply to moto -> the instance boots from the baked disk with its user-data
-    -> verify (HTTP + live testinfra) -> promote the AMI channel
+    local region (moto + data plane) -> app image -> local registry -> bake (Packer + testinfra)
+    -> terraform apply: the region boots the instance from the baked disk with its user-data
+    -> verify the instance by its id (HTTP + live testinfra) -> promote the AMI channel
 
 Each stage prints one progress line with its time. The stack stays up until
 `invoke demo --down`, which removes every host, namespace, daemon and container it made.
@@ -14,7 +15,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from . import deploy, health, verify
 from .bake import front
@@ -22,10 +22,12 @@ from .bake import local as bake_local
 from .bootstrap import HOST_PACKAGES, missing_packages
 from .config import Config
 from .errors import UserError
-from .local import docker, moto, netns, registry, user_data
+from .local import docker, moto, netns, registry
 from .local import host as local_host
 from .paths import BUILD_DIR, STATE_DIR, ensure
-from .rebake.local import CANARY
+from .region import disks
+from .target import open_target, with_target
+from .verify import keys, targets
 
 RECORD = STATE_DIR / "demo.json"
 HEALTH_TIMEOUT = 90.0
@@ -50,19 +52,9 @@ def wait_healthy(url: str, timeout: float = HEALTH_TIMEOUT) -> float:
     return waited.seconds
 
 
-def boot_instance(config: Config, instance_id: str, ami: str, say) -> local_host.LocalHost:
-    """What EC2 does for RunInstances: a host from the AMI's disk, its user-data applied."""
-    local_host.down(local_host.DEFAULT_NAME)
-    host = local_host.LocalHost.create(local_host.DEFAULT_NAME, bake_local.ami_tar(ami))
-    text = user_data.of_instance(moto.client("ec2", config.aws.region), instance_id)
-    written = user_data.apply(Path(host.root), text)
-    say(f"demo: {instance_id} user-data ({len(text.encode())} bytes) wrote {', '.join(written)}")
-    say(f"demo: host booted (systemd running) in {host.boot():.1f}s at {host.address}")
-    return host
-
-
 def up(config: Config, say: Callable[[str], None] = print) -> dict:
     """Run every stage; returns the record of what runs (also saved for --down)."""
+    config = with_target(config, local=True)
     facts: dict = {}
     started = time.monotonic()
 
@@ -72,20 +64,25 @@ def up(config: Config, say: Callable[[str], None] = print) -> dict:
         action()
         say(f"[demo] {title}: done in {time.monotonic() - t0:.1f}s")
 
+    def region() -> None:
+        facts["target"] = open_target(config)
+        say(f"demo: local region at {facts['target'].endpoint}")
+
     def bake() -> None:
-        facts["ami"] = bake_local.bake(config, say=say)
+        facts["ami"] = front.bake(config, target=facts["target"], say=say)
 
     def apply() -> None:
-        outputs = deploy.deploy(config, local=True, yes=True, ami=facts["ami"])
+        outputs = deploy.deploy(config, yes=True, ami=facts["ami"], target=facts["target"])
         facts["instance_id"] = outputs["instance_id"]
 
-    def boot() -> None:
-        host = boot_instance(config, facts["instance_id"], facts["ami"], say)
-        facts["host"], facts["url"] = host.name, f"http://{host.address}"
-        say(f"demo: {facts['url']}/health answered 200 after {wait_healthy(facts['url'] + '/health'):.1f}s")
+    def serving() -> None:
+        plan = targets.resolve(facts["instance_id"], config, ec2=facts["target"].client("ec2"))
+        facts["endpoint"], facts["url"] = plan.endpoints[0], plan.endpoints[0].url
+        say(f"demo: {facts['instance_id']} runs at {facts['url']}; /health answered 200 after "
+            f"{wait_healthy(facts['url'] + '/health'):.1f}s")
 
     def check() -> None:
-        report = verify.run(f"nspawn://{facts['host']}", config,
+        report = verify.run(facts["instance_id"], config, ec2=facts["target"].client("ec2"),
                             report_path=BUILD_DIR / "reports" / "demo-verify.json", say=say)
         if not report.ok:
             raise UserError("the demo host failed verification: "
@@ -93,23 +90,29 @@ def up(config: Config, say: Callable[[str], None] = print) -> dict:
                             hint="see the table above; the stack is left up for inspection")
 
     stage("prerequisites", check_prerequisites)
-    stage("local AWS endpoint (moto on loopback)", lambda: say(f"demo: moto at {moto.start()}"))
-    stage("bake a local AMI (app image -> registry -> Packer -> testinfra)", bake)
-    stage("terraform apply to the local endpoint", apply)
-    stage("boot the instance from the baked disk", boot)
-    stage("verify (HTTP checks + live testinfra suite)", check)
-    stage("promote the AMI channel", lambda: front.promote(config, local=True, verified=True, ami=facts["ami"]))
+    stage("local AWS region (moto + data plane on loopback)", region)
+    stage("app image -> the region's registry", lambda: say(
+        f"demo: published {config.app.repository}:{config.app.tag} "
+        f"{deploy.publish_app(config, facts['target'])}"))
+    stage("bake a local AMI (Packer -> testinfra)", bake)
+    stage("terraform apply (the region boots the instance from the baked disk)", apply)
+    stage("the instance serves", serving)
+    stage("verify the instance by its id (HTTP checks + live testinfra suite)", check)
+    stage("promote the AMI channel", lambda: front.promote(config, verified=True, ami=facts["ami"],
+                                                           target=facts["target"]))
+    key = keys.api_key(config, facts["endpoint"])
+    record = {name: facts[name] for name in ("ami", "instance_id", "url")}
     ensure(RECORD.parent)
-    RECORD.write_text(json.dumps(facts, indent=1))
-    key = local_host.LocalHost.load(facts["host"]).exec("head -n1 /etc/inference/api-keys").stdout.strip()
-    say(f"\ndemo: up in {time.monotonic() - started:.0f}s. The service: {facts['url']}\n"
+    RECORD.write_text(json.dumps(record, indent=1))
+    say(f"\ndemo: up in {time.monotonic() - started:.0f}s. The service: {facts['url']} "
+        f"(instance {facts['instance_id']})\n"
         f"  curl -s {facts['url']}/health\n"
         f"  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n"
         f"       -d '{{\"instances\": [[5.1, 3.5, 1.4, 0.2]]}}' {facts['url']}/api/infer\n"
-        f"  invoke verify            # prove it again\n"
-        f"  invoke local.host-shell  # look inside (no SSH: nsenter)\n"
+        f"  invoke verify --local    # prove it again (every instance of the service)\n"
+        f"  invoke local.host-shell --name {facts['instance_id']}  # look inside (no SSH: nsenter)\n"
         f"  invoke demo --down       # remove everything")
-    return facts
+    return record
 
 
 def down(config: Config, say: Callable[[str], None] = print) -> None:
@@ -123,18 +126,19 @@ def down(config: Config, say: Callable[[str], None] = print) -> None:
         except (UserError, OSError) as exc:
             problems.append(f"{title}: {exc}")
 
-    for name in (local_host.DEFAULT_NAME, bake_local.BAKE_HOST, CANARY):
+    config = with_target(config, local=True)
+    for name in (local_host.DEFAULT_NAME, bake_local.BAKE_HOST):
         step(f"host {name} removed", lambda name=name: local_host.down(name))
     if moto.running():
-        step("terraform state destroyed", lambda: deploy.destroy(config, local=True, yes=True))
-    step("moto stopped", moto.stop)
+        step("terraform state destroyed", lambda: deploy.destroy(config, yes=True))
+    step("local region stopped (its instances' hosts with it)", moto.stop)
     step("registry stopped", lambda: registry.stop(force=True))
     step("dockerd stopped (if this project started it)", docker.stop_daemon)
     step("network namespaces, veths and NAT rules removed", netns.teardown)
     if RECORD.exists():  # moto forgot the AMI with its restart: its disk would only take space
         ami = json.loads(RECORD.read_text()).get("ami")
         if ami:
-            step(f"local AMI disk {ami} removed", lambda: bake_local.remove_disk(ami))
+            step(f"local AMI disk {ami} removed", lambda: disks.remove(ami))
     RECORD.unlink(missing_ok=True)
     if problems:
         raise UserError("demo --down left something behind: " + "; ".join(problems))

@@ -1,13 +1,9 @@
 """invoke deploy / destroy: push the app image, then Terraform with the AMI and its digest.
 
-The same root configuration serves both targets:
-- aws: the account of the default credential chain (or aws.profile); state in S3 when
-  aws.state_bucket is set, else a local state file in the build folder;
-- local: a moto server on loopback (inferctl.local.moto); the image goes to the local
-  registry; state lives beside moto's pid under STATE_DIR and is dropped when moto
-  restarted (moto forgets everything it held).
-Inputs are checked before anything is created: a missing AMI, a domain without a hosted
-zone, a fleet without a way to get a certificate all stop with a one-line error.
+One code path for AWS and the local region (inferctl.target says where, with which clients,
+state and image registry). Inputs are checked before anything is created: a missing AMI, a
+domain without a hosted zone, a fleet without a way to get a certificate all stop with a
+one-line error.
 """
 
 from __future__ import annotations
@@ -15,8 +11,6 @@ from __future__ import annotations
 import base64
 import re
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import api_keys
@@ -25,47 +19,14 @@ from .config import Config
 from .errors import UserError
 from .paths import BUILD_DIR
 from .shell import output, run
+from .target import Target, open_target
 
 AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
-
-
-@dataclass
-class Target:
-    """Where a deploy acts: the name, the AWS endpoint (None = real AWS), a boto3 client factory."""
-    name: str
-    endpoint: str | None
-    client: Callable
-    state_path: Path | None  # None = S3 backend
 
 
 def ami_parameter(config: Config) -> str:
     """The channel parameter bake writes and the rebake promotes."""
     return f"/{config.project.name}/ami/latest"
-
-
-def open_target(config: Config, local: bool | None = None, server=None) -> Target:
-    """Resolve the target (flag, else project.target); for local, start moto if needed.
-
-    ``server``: the inferctl.local.moto.Moto to use (default: the machine's one)."""
-    is_local = local if local is not None else config.project.target == "local"
-    if is_local:
-        from .local import moto
-        server = server or moto.DEFAULT
-        endpoint = server.start()
-        state = server.state_dir / f"terraform-{config.project.name}.tfstate"
-        if server.fresh and state.exists():
-            print(f"deploy: moto was restarted, dropping stale local state {state}", flush=True)
-            state.unlink()
-        return Target("local", endpoint, lambda service: server.client(service, config.aws.region), state)
-    import boto3
-    session = boto3.Session(profile_name=config.aws.profile or None, region_name=config.aws.region)
-    try:
-        session.client("sts").get_caller_identity()
-    except Exception as exc:  # botocore raises several unrelated types for missing credentials
-        raise UserError(f"no usable AWS credentials ({type(exc).__name__}: {exc})",
-                        hint="configure credentials (aws configure / AWS_PROFILE), or deploy --local") from None
-    state = None if config.aws.state_bucket else BUILD_DIR / "terraform-state" / f"{config.project.name}.tfstate"
-    return Target("aws", None, session.client, state)
 
 
 # --- checks before anything is created ------------------------------------------------
@@ -91,8 +52,7 @@ def resolve_ami(target: Target, config: Config, ami: str | None) -> str:
             ami = ssm.get_parameter(Name=name)["Parameter"]["Value"]
         except ssm.exceptions.ParameterNotFound:
             raise UserError(f"no AMI to deploy: the parameter {name} does not exist in {config.aws.region}",
-                            hint="bake one first (invoke bake" + (" --local" if target.endpoint else "")
-                                 + ") or pass --ami ami-...") from None
+                            hint="bake one first (invoke bake) or pass --ami ami-...") from None
     images = target.client("ec2").describe_images(Filters=[{"Name": "image-id", "Values": [ami]}])["Images"]
     if not images:
         raise UserError(f"AMI {ami} does not exist in {config.aws.region}",
@@ -113,7 +73,7 @@ def check_zone(target: Target, domain: str) -> str:
 def keys_parameter(target: Target, config: Config) -> str:
     """The API keys parameter the hosts read at boot: on AWS only (a local host has no
     instance metadata and makes its own key)."""
-    return "" if target.name == "local" else api_keys.parameter_name(config.project.name)
+    return "" if target.local else api_keys.parameter_name(config.project.name)
 
 
 def ensure_api_keys(target: Target, config: Config) -> None:
@@ -134,12 +94,15 @@ def build_app_image(config: Config) -> str:
     return built.ref
 
 
-def push_local(config: Config, image_ref: str) -> tuple[str, str]:
-    """Push to the local registry; returns (repository, digest)."""
+def image_repository(target: Target, config: Config) -> str:
+    """The repository the hosts pull from when it is not the stack's ECR repository ("" = ECR)."""
+    return f"{target.registry}/{config.app.repository}" if target.registry else ""
+
+
+def push_local(config: Config, image_ref: str) -> str:
+    """Push to the local registry (the local region has no ECR data plane); returns the digest."""
     from .local import registry
-    pinned = registry.push(image_ref, config.app.repository, config.app.tag)
-    repository, digest = pinned.split("@", 1)
-    return repository, digest
+    return registry.push(image_ref, config.app.repository, config.app.tag).split("@", 1)[1]
 
 
 def ecr_login(target: Target) -> str:
@@ -178,6 +141,17 @@ def ensure_repository(target: Target, ws: tf.Workspace, config: Config) -> str:
     return ecr.describe_repositories(repositoryNames=[config.app.repository])["repositories"][0]["repositoryUri"]
 
 
+def publish_app(config: Config, target: Target, ws: tf.Workspace | None = None) -> str:
+    """Build the app image and push it where the hosts pull from (ECR, or the local region's
+    registry); returns its digest. A first push to ECR creates the repository through ``ws``."""
+    image_ref = build_app_image(config)
+    if target.registry:
+        return push_local(config, image_ref)
+    if ws is None:
+        raise UserError("publishing to ECR needs the Terraform workspace (internal)")
+    return push_ecr(target, config, image_ref, ensure_repository(target, ws, config))
+
+
 # --- deploy / destroy ---------------------------------------------------------------------
 
 def _confirm(question: str, yes: bool) -> bool:
@@ -188,6 +162,12 @@ def _confirm(question: str, yes: bool) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
 
+def stack_variables(config: Config, target: Target, ami: str = "") -> dict:
+    return tf.tfvars(config, ami_id=ami,
+                     image_repository=image_repository(target, config),
+                     api_keys_parameter=keys_parameter(target, config))
+
+
 def _workspace(config: Config, target: Target, variables: dict, workdir: Path | None) -> tf.Workspace:
     workdir = workdir or BUILD_DIR / "terraform" / f"{target.name}-{config.project.name}"
     ws = tf.prepare(workdir, variables, config=config, endpoint=target.endpoint, state_path=target.state_path)
@@ -195,13 +175,13 @@ def _workspace(config: Config, target: Target, variables: dict, workdir: Path | 
     return ws
 
 
-def deploy(config: Config, *, local: bool | None = None, yes: bool = False, ami: str | None = None,
-           image: bool = True, server=None, workdir: Path | None = None) -> dict:
+def deploy(config: Config, *, yes: bool = False, ami: str | None = None, image: bool = True,
+           target: Target | None = None, workdir: Path | None = None) -> dict:
     """Push the app image, then plan, show, confirm and apply; returns the outputs.
 
-    ``server``/``workdir``: another local moto server / Terraform working folder (tests)."""
+    ``target``/``workdir``: an open target / another Terraform working folder (tests)."""
     preflight(config, ami)
-    target = open_target(config, local, server)
+    target = target or open_target(config)
     print(f"deploy: target {target.name}" + (f" ({target.endpoint})" if target.endpoint else
                                              f" (region {config.aws.region})"), flush=True)
     ami_id = resolve_ami(target, config, ami)
@@ -209,19 +189,12 @@ def deploy(config: Config, *, local: bool | None = None, yes: bool = False, ami:
     if config.dns.domain:
         check_zone(target, config.dns.domain)
     ensure_api_keys(target, config)
-    local_registry = target.name == "local"
     # Without --ami, Terraform reads the channel parameter itself (checked to exist above).
-    variables = tf.tfvars(config, ami_id=ami or "", registry_force_delete=local_registry,
-                          api_keys_parameter=keys_parameter(target, config))
+    variables = stack_variables(config, target, ami or "")
     ws = _workspace(config, target, variables, workdir)
 
     if image:
-        image_ref = build_app_image(config)
-        if local_registry:
-            repository, digest = push_local(config, image_ref)
-            variables["image_repository"] = repository
-        else:
-            digest = push_ecr(target, config, image_ref, ensure_repository(target, ws, config))
+        digest = publish_app(config, target, ws)
         variables["app_image_digest"] = digest
         print(f"deploy: app image digest {digest}", flush=True)
         tf.write_tfvars(ws, variables)
@@ -229,6 +202,7 @@ def deploy(config: Config, *, local: bool | None = None, yes: bool = False, ami:
     planned = tf.plan(ws)
     for line in tf.summarize(planned.data):
         print(f"deploy: {line}", flush=True)
+    print_cost_estimate(target, config, planned.data)
     if planned.changes:
         if not _confirm("apply this plan?", yes):
             raise UserError("deploy cancelled, nothing applied")
@@ -244,15 +218,14 @@ def deploy(config: Config, *, local: bool | None = None, yes: bool = False, ami:
     return values
 
 
-def destroy(config: Config, *, local: bool | None = None, yes: bool = False, server=None,
+def destroy(config: Config, *, yes: bool = False, target: Target | None = None,
             workdir: Path | None = None) -> None:
     """Plan the teardown of everything deploy made, show it, confirm, apply."""
-    target = open_target(config, local, server)
+    target = target or open_target(config)
     if target.state_path is not None and not target.state_path.exists():
         print(f"destroy: no state at {target.state_path}: nothing deployed on {target.name}", flush=True)
         return
-    variables = tf.tfvars(config, registry_force_delete=target.name == "local",
-                          api_keys_parameter=keys_parameter(target, config))
+    variables = stack_variables(config, target)
     ws = _workspace(config, target, variables, workdir)
     deployed = tf.outputs(ws)
     if not deployed:
@@ -263,7 +236,84 @@ def destroy(config: Config, *, local: bool | None = None, yes: bool = False, ser
     planned = tf.plan(ws, destroy=True)
     for line in tf.summarize(planned.data):
         print(f"destroy: {line}", flush=True)
-    if not _confirm(f"destroy everything of {config.project.name} on {target.name}?", yes):
+    # Terraform deletes the ECR repository only when it is empty (force_delete is off on AWS).
+    ecr = target.client("ecr")
+    images = repository_images(ecr, config.app.repository)
+    for line in teardown_notes(target, config, images):
+        print(f"destroy: {line}", flush=True)
+    question = f"destroy everything of {config.project.name} on {target.name}"
+    if images:
+        question += f", {len(images)} ECR image(s) included"
+    if not _confirm(f"{question}?", yes):
         raise UserError("destroy cancelled, nothing changed")
+    delete_images(ecr, config.app.repository, list(images))
     tf.apply(ws, planned)
     print("destroy: done", flush=True)
+
+
+# --- cost before deploy, what destroy deletes and keeps ------------------------------------
+
+def print_cost_estimate(target: Target, config: Config, plan: dict) -> None:
+    """The plan's estimated monthly cost at AWS list prices (inferctl.cost); on the local
+    target, what the same stack would cost on AWS."""
+    from . import cost
+    if target.local:
+        print("deploy: on AWS, this stack would cost:", flush=True)
+    for line in cost.estimate(plan, config.aws.region).render():
+        print(f"deploy: {line}", flush=True)
+
+
+def repository_images(ecr, repository: str) -> dict[str, list[str]]:
+    """The repository's images as digest -> tags, over every page; {} when it does not exist."""
+    images: dict[str, list[str]] = {}
+    try:
+        for page in ecr.get_paginator("list_images").paginate(repositoryName=repository):
+            for image in page["imageIds"]:
+                tags = images.setdefault(image["imageDigest"], [])
+                if image.get("imageTag"):
+                    tags.append(image["imageTag"])
+    except ecr.exceptions.RepositoryNotFoundException:
+        return {}
+    return images
+
+
+def describe_images(images: dict[str, list[str]], shown: int = 3) -> str:
+    """'2 images: stable (sha256:0123456789ab), sha256:89abcdef0123 (untagged)', the first ``shown``."""
+    names = [f"{', '.join(tags)} ({digest[:19]})" if tags else f"{digest[:19]} (untagged)"
+             for digest, tags in images.items()]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"{len(names)} image{'' if len(names) == 1 else 's'}: {', '.join(names[:shown])}{more}"
+
+
+def delete_images(ecr, repository: str, digests: list[str], batch: int = 100) -> None:
+    """Delete images by digest (with all their tags), ``batch`` per call (batch_delete_image's
+    limit); an image already gone is fine."""
+    for start in range(0, len(digests), batch):
+        chunk = [{"imageDigest": digest} for digest in digests[start:start + batch]]
+        answer = ecr.batch_delete_image(repositoryName=repository, imageIds=chunk)
+        failures = [failure for failure in answer["failures"] if failure.get("failureCode") != "ImageNotFound"]
+        if failures:
+            raise UserError(f"could not delete {len(failures)} image(s) from the ECR repository {repository} "
+                            f"({failures[0].get('failureCode')}: {failures[0].get('failureReason')})",
+                            hint="Terraform has not run yet: check ecr:BatchDeleteImage, then run destroy again")
+    if digests:
+        print(f"destroy: deleted {len(digests)} image(s) from the ECR repository {repository}", flush=True)
+
+
+def teardown_notes(target: Target, config: Config, images: dict[str, list[str]]) -> list[str]:
+    """What destroy deletes beyond the plan's lines, and what it keeps on purpose."""
+    notes = []
+    if images:
+        notes.append(f"the ECR repository {config.app.repository} holds {describe_images(images)}; "
+                     "they are deleted with it")
+    keys = keys_parameter(target, config)
+    if keys:
+        notes.append(f"kept: the SSM parameter {keys} (API keys, not managed by Terraform); delete it with: "
+                     f"aws ssm delete-parameter --region {config.aws.region} --name {keys}")
+    if not target.local and config.aws.state_bucket:
+        notes.append(f"kept: the Terraform state bucket {config.aws.state_bucket}")
+    local = " --local" if target.local else ""
+    notes.append(f"kept: the baked AMIs, their snapshots and the channel parameters /{config.project.name}/ami/*; "
+                 f"invoke prune{local} --apply removes all but the newest {config.image.keep_amis} AMIs "
+                 "and those a channel parameter names")
+    return notes

@@ -100,17 +100,22 @@ def baked_amis(ec2, project: str) -> list[dict]:
     return sorted(images, key=_age, reverse=True)
 
 
-def rebake_reasons(ec2, project: str, wanted: dict[str, str]) -> list[str]:
-    """Why a rebake is needed (empty list = nothing changed since the newest baked AMI).
+def rebake_reasons(ec2, project: str, wanted: dict[str, str], reference: str | None = None) -> list[str]:
+    """Why a rebake is needed (empty list = nothing changed).
 
-    `wanted` holds the current inputs under the tag names of INPUT_TAGS.
+    `wanted` holds the current inputs under the tag names of INPUT_TAGS. They are compared with
+    the `reference` AMI when it is one of the project's baked AMIs (the promoted one: what
+    serves), else with the newest baked AMI, so a bake that never got promoted (its canary or
+    the service's verification failed) does not make the next night skip.
     """
     amis = baked_amis(ec2, project)
     if not amis:
         return ["no baked AMI yet"]
-    newest = amis[0]
-    have = tags_of(newest)
-    return [f"{key} changed: {have.get(key, '(none)')} -> {wanted[key]} (newest AMI {newest['ImageId']})"
+    promoted = next((image for image in amis if image["ImageId"] == reference), None)
+    against = promoted or amis[0]
+    label = f"{'promoted' if promoted else 'newest'} AMI {against['ImageId']}"
+    have = tags_of(against)
+    return [f"{key} changed: {have.get(key, '(none)')} -> {wanted[key]} ({label})"
             for key in INPUT_TAGS if have.get(key) != wanted[key]]
 
 
@@ -198,9 +203,9 @@ def _launch_template_versions(ec2, template_id: str) -> list[dict]:
             return versions
 
 
-def prune_plan(ec2, ssm, project: str, keep: int, also_in_use: dict[str, str] | None = None) -> PrunePlan:
+def prune_plan(ec2, ssm, project: str, keep: int) -> PrunePlan:
     plan = PrunePlan()
-    used = {**(also_in_use or {}), **amis_in_use(ec2, ssm, project)}
+    used = amis_in_use(ec2, ssm, project)
     for index, image in enumerate(baked_amis(ec2, project)):
         ami = image["ImageId"]
         if index < keep:
@@ -212,15 +217,13 @@ def prune_plan(ec2, ssm, project: str, keep: int, also_in_use: dict[str, str] | 
     return plan
 
 
-def prune(ec2, ssm, project: str, keep: int, *, apply: bool = False, say: Callable[[str], None] = print,
-          also_in_use: dict[str, str] | None = None,
-          on_deleted: Callable[[str], None] | None = None) -> PrunePlan:
+def prune(ec2, ssm, project: str, keep: int, *, apply: bool = False,
+          say: Callable[[str], None] = print) -> PrunePlan:
     """Keep the newest `keep` AMIs and every AMI in use; deregister the rest AND delete their snapshots.
 
-    Dry-run unless `apply`: prints what would go. `also_in_use` protects more AMIs (id -> why);
-    `on_deleted(ami)` removes what else belongs to a deleted AMI (the local target's tarball).
+    Dry-run unless `apply`: prints what would go.
     """
-    plan = prune_plan(ec2, ssm, project, keep, also_in_use)
+    plan = prune_plan(ec2, ssm, project, keep)
     for line in plan.lines():
         say(line)
     if not plan.delete:
@@ -232,7 +235,5 @@ def prune(ec2, ssm, project: str, keep: int, *, apply: bool = False, say: Callab
             ec2.deregister_image(ImageId=ami)
             for snapshot in snapshots:
                 ec2.delete_snapshot(SnapshotId=snapshot)
-            if on_deleted:
-                on_deleted(ami)
             say(f"prune: deleted {ami} and {len(snapshots)} snapshot(s)")
     return plan

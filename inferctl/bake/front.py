@@ -1,40 +1,48 @@
-"""What the bake tasks call: one entry per verb, for the AWS target or the local one (moto)."""
+"""What the bake tasks call: one entry per verb, the same code for AWS and the local region.
+
+The one seam here is the Packer source: on AWS the amazon-ebs builder, on the local region a
+Packer build on a local host (bake/local.py). Promote and prune are the same calls with the
+target's clients (the local region's data plane removes a deregistered AMI's disk itself).
+"""
 
 from __future__ import annotations
 
+from ..target import Target, open_target
 from . import amis
 
 
-def clients(config, local: bool):
-    """(ec2, ssm) clients: the local moto server, or AWS after the region/credential checks."""
-    if local:
-        from ..local import moto
-        return moto.client("ec2"), moto.client("ssm")
-    from .preflight import open_session
-    session, _ = open_session(config.aws.region, config.aws.profile)
-    return session.client("ec2"), session.client("ssm")
-
-
-def bake(config, *, local: bool, release: bool, if_changed: bool) -> str | None:
-    if local:
-        from . import local as target
-        return target.bake(config, if_changed=if_changed)
+def bake(config, *, release: bool = False, if_changed: bool = False, target: Target | None = None,
+         say=print) -> str | None:
+    target = target or open_target(config)
+    if target.local:
+        from . import local
+        return local.bake(config, target=target, if_changed=if_changed, say=say)
     from . import aws
-    return aws.bake(config, release=release, if_changed=if_changed)
+    return aws.bake(config, release=release, if_changed=if_changed, say=say)
 
 
-def promote(config, *, local: bool, verified: bool, ami: str = "") -> str:
-    ec2, ssm = clients(config, local)
-    promoted = amis.promote(ec2, ssm, config.project.name, verified=verified, ami_id=ami or None)
+def inputs(config, target: Target) -> dict[str, str]:
+    """What a bake would be made of now (source image, recipe hash, app digest), under the tag
+    names of the baked AMIs: what the rebake compares."""
+    if target.local:
+        from . import local
+        return local.current_inputs(config)
+    from . import preflight, recipe
+    source = amis.resolve_source_ami(target.client("ec2"), config.image.ubuntu_release, config.image.architecture)
+    _, digest, _ = preflight.app_image(target.session, target.account, config.app.repository, config.app.tag)
+    return {amis.TAG_SOURCE_AMI: source["ImageId"], amis.TAG_RECIPE_HASH: recipe.recipe_hash(),
+            amis.TAG_APP_DIGEST: digest}
+
+
+def promote(config, *, verified: bool, ami: str = "", target: Target | None = None) -> str:
+    target = target or open_target(config)
+    promoted = amis.promote(target.client("ec2"), target.client("ssm"), config.project.name, verified=verified,
+                            ami_id=ami or None)
     print(f"promote: {amis.parameter_name(config.project.name, 'latest')} -> {promoted}")
     return promoted
 
 
-def prune(config, *, local: bool, apply: bool, keep: int = 0) -> amis.PrunePlan:
-    ec2, ssm = clients(config, local)
-    extra, on_deleted = {}, None
-    if local:
-        from . import local as target
-        extra, on_deleted = target.in_use_by_hosts(), target.remove_disk
-    return amis.prune(ec2, ssm, config.project.name, keep or config.image.keep_amis, apply=apply,
-                      also_in_use=extra, on_deleted=on_deleted)
+def prune(config, *, apply: bool, keep: int = 0, target: Target | None = None) -> amis.PrunePlan:
+    target = target or open_target(config)
+    return amis.prune(target.client("ec2"), target.client("ssm"), config.project.name,
+                      keep or config.image.keep_amis, apply=apply)

@@ -1,40 +1,29 @@
-"""`invoke bake --local`: the same bake with no AWS.
+"""`invoke bake` on the local region: the Packer source seam.
 
 A real `packer build` (Packer >= 1.6.6, `null` source over SSH) provisions a bare local host
 (inferctl.local.host: the stand-in for an instance of the base AMI) with the same provisioners
-and the same testinfra bake phase as on EC2. Then the host is stopped and its disk saved as
-CACHE_DIR/amis/<ami-id>.tar (the stand-in for the AMI's snapshot), and the image is registered
-in the local moto server with the same tags, so the bookkeeping (rebake reasons, promote,
-prune) works the same locally. moto keeps state in memory: after a moto restart the tarballs
+and the same testinfra bake phase as on EC2. Then the host is stopped, its disk becomes the
+AMI's disk in the region's store (inferctl.region.disks) and the image is registered in the
+local region with the same tags, so everything after the build (rebake reasons, promote,
+launch, prune) is the AWS code. The region keeps state in memory: after a restart the disks
 remain but must be baked again to be registered (their ids would differ).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import UserError
 from ..local import host as local_host
-from ..local import moto, provision, registry
-from ..paths import CACHE_DIR, ensure
+from ..local import registry
+from ..paths import ensure
+from ..region import disks
+from ..target import Target
 from . import amis, packer, recipe, templates
 from .aws import build_stamp, changed
 from .manifest import last_run
 
 BAKE_HOST = "inferctl-bake"
-
-
-def ami_dir() -> Path:
-    return CACHE_DIR / "amis"
-
-
-def ami_tar(ami_id: str) -> Path:
-    """The disk tarball of a local AMI (what `LocalHost.create(image=...)` boots)."""
-    tar = ami_dir() / f"{ami_id}.tar"
-    if not tar.is_file():
-        raise UserError(f"local AMI {ami_id} has no disk image at {tar}", hint="bake one: invoke bake --local")
-    return tar
 
 
 def source_image() -> tuple[str, str]:
@@ -43,43 +32,44 @@ def source_image() -> tuple[str, str]:
     return f"rootfs-{tar.stem}", tar.name
 
 
-def current_inputs(app_pinned: str) -> dict[str, str]:
-    """The inputs the rebake decision compares, for the local target."""
+def current_inputs(config) -> dict[str, str]:
+    """The inputs a bake would use now (source image, recipe, published app digest), under the
+    tag names baked AMIs carry."""
+    digest = registry.digest(config.app.repository, config.app.tag)
+    if digest is None:
+        raise UserError(f"app image {config.app.repository}:{config.app.tag} is not in the local registry "
+                        f"{registry.ADDRESS}", hint="publish it: invoke deploy (it builds and pushes the app image)")
     return {amis.TAG_SOURCE_AMI: source_image()[0], amis.TAG_RECIPE_HASH: recipe.recipe_hash(),
-            amis.TAG_APP_DIGEST: app_pinned.rsplit("@", 1)[1]}
+            amis.TAG_APP_DIGEST: digest}
 
 
 def register(ec2, *, name: str, tags: dict[str, str], disk: Path) -> str:
-    """Register the saved disk as a local AMI in moto; the tarball is renamed after its id."""
+    """Register the saved disk as an AMI of the local region; the tarball becomes its disk."""
     ami = ec2.register_image(Name=name, Description=f"local bake from {tags[amis.TAG_SOURCE_AMI_NAME]}",
                              Architecture="x86_64", RootDeviceName="/dev/sda1", VirtualizationType="hvm",
                              BootMode="uefi")["ImageId"]
     amis.tag_image(ec2, ami, tags)
-    tar = ami_dir() / f"{ami}.tar"
-    disk.rename(tar)
-    tar.with_suffix(".json").write_text(json.dumps({"ami": ami, "name": name, "tags": tags}, indent=1))
+    disks.save(ami, disk, {"name": name, "tags": tags})
     return ami
 
 
-def bake(config, *, if_changed: bool = False, say=print, server: moto.Moto | None = None,
-         host_name: str = BAKE_HOST) -> str | None:
-    """Bake a local AMI; return its id (also written to the local /<project>/ami/candidate).
+def bake(config, *, target: Target, if_changed: bool = False, say=print, host_name: str = BAKE_HOST) -> str | None:
+    """Bake an AMI in the local region; return its id (also written to /<project>/ami/candidate).
 
-    With `if_changed`, only when an input differs from the newest local AMI's tags. `server` is
-    the moto server to register in (default: the machine's local AWS endpoint, started if needed).
+    With `if_changed`, only when an input differs from the newest baked AMI's tags.
     """
     packer.version()
-    server = server or moto.DEFAULT
-    server.start()
-    ec2, ssm = server.client("ec2"), server.client("ssm")
-    tracked, pinned = provision.publish_app(config)
-    if if_changed and not changed(ec2, config.project.name, current_inputs(pinned), say):
+    ec2, ssm = target.client("ec2"), target.client("ssm")
+    inputs = current_inputs(config)  # the published app image, as on AWS: a bake builds no app
+    if if_changed and not changed(ec2, config.project.name, inputs, say):
         return None
+    repository = f"{registry.ADDRESS}/{config.app.repository}"
+    tracked, pinned = f"{repository}:{config.app.tag}", f"{repository}@{inputs[amis.TAG_APP_DIGEST]}"
     source_id, source_name = source_image()
     build_time, stamp = build_stamp()
     revision, dirty = recipe.git_revision()
     tags = amis.baked_tags(project=config.project.name, source_ami=source_id, source_ami_name=source_name,
-                           recipe_hash=recipe.recipe_hash(), app_digest=pinned.rsplit("@", 1)[1],
+                           recipe_hash=recipe.recipe_hash(), app_digest=inputs[amis.TAG_APP_DIGEST],
                            git_revision=revision + ("-dirty" if dirty else ""), build_time=build_time)
     name = f"{config.project.name}-local-{stamp}"
     local_host.down(host_name)  # a host left by an interrupted bake
@@ -91,7 +81,7 @@ def bake(config, *, if_changed: bool = False, say=print, server: moto.Moto | Non
                                           recipe_env=recipe.recipe_env(tracked, pinned, registry.ADDRESS))
         packer.build(template, template.parent / "packer-build.log")
         last_run(template.parent / "manifest.json")  # Packer recorded the build
-        disk = host.snapshot(ensure(ami_dir()) / f"{name}.tar.partial-disk")
+        disk = host.snapshot(ensure(disks.store()) / f"{name}.tar.partial-disk")
     finally:
         host.down()
     try:
@@ -99,20 +89,5 @@ def bake(config, *, if_changed: bool = False, say=print, server: moto.Moto | Non
     finally:
         disk.unlink(missing_ok=True)  # renamed to <ami>.tar when registered
     parameter = amis.write_channel(ssm, config.project.name, "candidate", ami)
-    say(f"bake --local: {ami} ({name}) disk {ami_tar(ami)}; written to {parameter} on {server.endpoint_url()}")
+    say(f"bake --local: {ami} ({name}) disk {disks.require(ami)}; written to {parameter} on {target.endpoint}")
     return ami
-
-
-def in_use_by_hosts() -> dict[str, str]:
-    """Local AMIs whose disk a local host was made from (the local 'instances')."""
-    used = {}
-    for name in local_host.LocalHost.names():
-        source = Path(local_host.LocalHost.load(name).source)
-        if source.parent == ami_dir():
-            used[source.stem] = f"disk of local host {name}"
-    return used
-
-
-def remove_disk(ami_id: str) -> None:
-    for suffix in (".tar", ".json"):
-        (ami_dir() / f"{ami_id}{suffix}").unlink(missing_ok=True)

@@ -159,6 +159,27 @@ def push(local_image_ref: str, name: str, tag: str) -> str:
     return mine[0]
 
 
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json"])
+
+
+def digest(repository: str, tag: str) -> str | None:
+    """The digest the registry holds for repository:tag (a HEAD request, as ECR's lookup on AWS:
+    what is published, nothing is built); None when the tag is absent."""
+    start()
+    request = urllib.request.Request(f"http://{ADDRESS}/v2/{repository}/manifests/{tag}", method="HEAD",
+                                     headers={"Accept": MANIFEST_TYPES})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.headers.get("Docker-Content-Digest")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise UserError(f"local registry {ADDRESS}: HEAD {repository}:{tag} -> {exc.code}") from None
+
+
 def catalog() -> list[str]:
     """Repository names in the registry (a quick check that pushes landed)."""
     with urllib.request.urlopen(f"http://{ADDRESS}/v2/_catalog", timeout=5) as resp:

@@ -72,11 +72,16 @@ def launch(ec2, autoscaling, project: str, mode: str, ami: str) -> str:
     return started["Instances"][0]["InstanceId"]
 
 
-def wait_ready(ec2, ssm, instance_id: str, timeout: float = 900, sleep=time.sleep) -> None:
-    """Until the instance passes its status checks and its SSM agent is online."""
-    attempts = max(1, int(timeout // 15))
+def wait_ready(ec2, ssm, instance_id: str, region: str, timeout: float = 900, sleep=time.sleep) -> None:
+    """Until the instance passes its status checks and its channel answers: its SSM agent is
+    online (a local region's host is reached through nsenter once it runs)."""
+    from ..verify.targets import channel
+
+    attempts = max(1, int(timeout // 5))
     ec2.get_waiter("instance_status_ok").wait(InstanceIds=[instance_id],
-                                              WaiterConfig={"Delay": 15, "MaxAttempts": attempts})
+                                              WaiterConfig={"Delay": 5, "MaxAttempts": attempts})
+    if not channel(instance_id, region).startswith("ssm://"):
+        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = ssm.describe_instance_information(

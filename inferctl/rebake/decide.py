@@ -1,39 +1,31 @@
 """The cheap first step of a rebake: have the image's inputs changed since the newest baked AMI?
 
-Inputs: the newest Canonical source AMI, the recipe hash (image/ + packer/), and the digest of
-the app image tag the hosts track. A handful of read-only API calls, no build.
+Inputs: the newest source image, the recipe hash (image/ + packer/), and the digest of the app
+image tag the hosts track (bake.front.inputs), compared with the promoted AMI's tags (what
+serves). A handful of read-only calls, no build.
 """
 
 from __future__ import annotations
 
-from ..bake import amis, preflight, recipe
+from ..bake import amis, front
 
 
-def current_inputs(session, account: str, config) -> dict[str, str]:
-    """The inputs a bake would use now, under the tag names the baked AMIs carry."""
-    source = amis.resolve_source_ami(session.client("ec2"), config.image.ubuntu_release,
-                                     config.image.architecture)
-    _, digest, _ = preflight.app_image(session, account, config.app.repository, config.app.tag)
-    return {amis.TAG_SOURCE_AMI: source["ImageId"], amis.TAG_RECIPE_HASH: recipe.recipe_hash(),
-            amis.TAG_APP_DIGEST: digest}
-
-
-def explain_unchanged(ec2, project: str, wanted: dict[str, str]) -> str:
-    newest = amis.baked_amis(ec2, project)[0]
+def explain_unchanged(wanted: dict[str, str], reference: str) -> str:
     inputs = ", ".join(f"{key} {value}" for key, value in wanted.items())
-    return f"newest baked AMI {newest['ImageId']} ({newest.get('Name', '')}) was built from the same inputs: {inputs}"
+    return f"AMI {reference} was built from the same inputs: {inputs}"
 
 
-def reasons(session, account: str, config, *, force: bool = False, say=print) -> list[str]:
+def reasons(target, config, *, force: bool = False, say=print) -> list[str]:
     """Why to rebake (empty = nothing changed); prints the verdict either way."""
-    ec2 = session.client("ec2")
-    wanted = current_inputs(session, account, config)
-    found = amis.rebake_reasons(ec2, config.project.name, wanted)
+    ec2 = target.client("ec2")
+    wanted = front.inputs(config, target)
+    promoted = amis.read_channel(target.client("ssm"), config.project.name, "latest")
+    found = amis.rebake_reasons(ec2, config.project.name, wanted, reference=promoted)
     if found:
         for reason in found:
             say(f"rebake: {reason}")
     else:
-        say(f"rebake: {explain_unchanged(ec2, config.project.name, wanted)}")
+        say(f"rebake: {explain_unchanged(wanted, promoted or amis.baked_amis(ec2, config.project.name)[0]['ImageId'])}")
     if force and not found:
         found = ["--force given"]
         say("rebake: --force given: rebaking anyway")

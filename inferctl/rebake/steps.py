@@ -1,4 +1,7 @@
-"""The rebake's steps on AWS (see pipeline.py for the order and the promotion gate)."""
+"""The rebake's steps, one implementation for AWS and the local region (see pipeline.py for the
+order and the promotion gate). The target gives the clients; the seams stay where they are: the
+Packer source (bake.front), what an instance is (the local region's data plane boots the canary
+and the rolled hosts), the channel to a host (verify.targets.channel)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from .. import verify
 from ..bake import amis, front
 from ..errors import UserError
 from ..paths import BUILD_DIR
+from ..target import Target
 from . import canary, decide
 from .pipeline import State, Step
 
@@ -41,30 +45,26 @@ def checked(report, what: str) -> None:
         raise UserError(f"{what} failed verification: {names}")
 
 
-def steps(config, *, session, account: str, apply: Callable[[], None], say=print,
-          verify_run=verify.run, bake=None, wait=canary.wait_ready) -> tuple[dict[str, Step], Step]:
-    """The step functions and the rollback for the AWS target.
+def steps(config, target: Target, *, apply: Callable[[], None], say=print, verify_run=verify.run,
+          bake=None, wait=canary.wait_ready) -> tuple[dict[str, Step], Step]:
+    """The step functions and the rollback.
 
     ``apply`` is the deploy (terraform apply of the service with the AMI from the channel).
     """
     project, mode = config.project.name, config.compute.mode
-    ec2, ssm, autoscaling = session.client("ec2"), session.client("ssm"), session.client("autoscaling")
+    ec2, ssm, autoscaling = target.client("ec2"), target.client("ssm"), target.client("autoscaling")
 
     def do_decide(state: State) -> None:
-        state.reasons = decide.reasons(session, account, config, force=state.force, say=say)
+        state.reasons = decide.reasons(target, config, force=state.force, say=say)
 
     def do_bake(state: State) -> None:
-        if bake is None:
-            from ..bake import aws as bake_aws
-            state.ami = bake_aws.bake(config, say=say)
-        else:
-            state.ami = bake(config, say=say)
+        state.ami = (bake or front.bake)(config, target=target, say=say)
 
     def do_canary(state: State) -> None:
         state.canary = canary.launch(ec2, autoscaling, project, mode, state.ami)
         state.on_exit(f"terminate canary {state.canary}", lambda: canary.terminate(ec2, state.canary))
-        say(f"rebake: canary {state.canary} from {state.ami}; waiting for status checks and SSM")
-        wait(ec2, ssm, state.canary)
+        say(f"rebake: canary {state.canary} from {state.ami}; waiting for its status checks and its channel")
+        wait(ec2, ssm, state.canary, target.region)
 
     def do_verify_canary(state: State) -> None:
         # Fleet hosts take traffic only from the ALB: the canary is checked from the inside.
@@ -82,13 +82,13 @@ def steps(config, *, session, account: str, apply: Callable[[], None], say=print
         if mode == "fleet":
             say(f"rebake: instance refresh of {wait_instance_refresh(autoscaling, project)} done")
 
-    def do_verify_service(state: State) -> None:
-        report = verify_run(verify.default_target(config, local=False), config, ec2=ec2, ssm=ssm,
-                            report_path=REPORTS / "verify.json", say=say)
+    def do_verify_service(state: State, report_name: str = "verify.json") -> None:
+        report = verify_run(verify.default_target(config), config, ec2=ec2, ssm=ssm,
+                            report_path=REPORTS / report_name, say=say)
         checked(report, "the service")
 
     def do_prune(state: State) -> None:
-        front.prune(config, local=False, apply=True)
+        front.prune(config, apply=True, target=target)
 
     def rollback(state: State) -> None:
         if not state.previous:
@@ -96,6 +96,7 @@ def steps(config, *, session, account: str, apply: Callable[[], None], say=print
         amis.write_channel(ssm, project, "latest", state.previous)
         say(f"rebake: rolling back to {state.previous}")
         do_roll(state)
+        do_verify_service(state, "verify-rollback.json")  # a rollback counts once it is verified
 
     return ({"decide": do_decide, "bake": do_bake, "canary": do_canary, "verify-canary": do_verify_canary,
              "promote": do_promote, "roll": do_roll, "verify-service": do_verify_service, "prune": do_prune},

@@ -20,15 +20,10 @@ from .report import Report
 DEFAULT_REPORT = BUILD_DIR / "reports" / "verify.json"
 
 
-def default_target(config: Config, local: bool | None = None) -> str:
-    """What --host means when omitted: the local host, or the service's DNS name / project tag.
-
-    ``local`` picks the target; None = [project] target from the config.
-    """
-    if local or (local is None and config.project.target == "local"):
-        from ..local.host import DEFAULT_NAME
-        return f"nspawn://{DEFAULT_NAME}"
-    return config.fqdn or f"tag={targets.PROJECT_TAG}:{config.project.name}"
+def default_target(config: Config) -> str:
+    """What --host means when omitted: the service's DNS name, else its instances (the single
+    instance and the fleet's all carry Name=<project>; a rebake canary does not)."""
+    return config.fqdn or f"tag=Name:{config.project.name}"
 
 
 def run(target: str, config: Config, *, api_key: str = "", api_key_file: str = "", with_http: bool = True,

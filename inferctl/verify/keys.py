@@ -18,6 +18,7 @@ from ..api_keys import first_key as _first_key
 from ..api_keys import parameter_name
 from ..config import Config
 from ..errors import UserError
+from ..target import Clients
 from .targets import Endpoint
 
 ENV = "INFERCTL_API_KEY"
@@ -35,8 +36,7 @@ def _from_ssm(config: Config, ssm) -> str | None:
     name = parameter_name(config.project.name)
     try:
         if ssm is None:
-            import boto3
-            ssm = boto3.client("ssm", region_name=config.aws.region)
+            ssm = Clients(config)("ssm")
         return _first_key(ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ParameterNotFound":

@@ -1,6 +1,6 @@
 """`invoke bake --local` for real: Packer 1.6.6 over SSH on a bare local host, the recipe, the
-testinfra bake phase, the disk saved as a local AMI and registered in moto with its tags; and a
-failing spec test failing the bake (nothing registered)."""
+testinfra bake phase, the disk saved as a local AMI and registered in a local region of the
+test's own with its tags; and a failing spec test failing the bake (nothing registered)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from inferctl.bake import amis, local, recipe, templates
 from inferctl.errors import UserError
 from inferctl.local import host as local_host
 from inferctl.local import moto, registry
+from inferctl.region import disks
+from inferctl.target import open_target
 
 HOST_NAME = "inferctl-tier-bake"
 
@@ -26,6 +28,10 @@ def server(tmp_path_factory):
     own.stop()
 
 
+def local_target(server):
+    return open_target(config.load(overrides={"project": {"target": "local"}}), server=server)
+
+
 @pytest.fixture(scope="module")
 def registry_restored():
     was_up = registry.is_up()
@@ -35,16 +41,16 @@ def registry_restored():
 
 
 @pytest.fixture(scope="module")
-def baked(server, registry_restored):
-    """One successful local bake: (AMI id, its description in moto)."""
+def baked(server, registry_restored, app_refs):
+    """One successful local bake of the published app image: (AMI id, its description in moto)."""
     made = []
     try:
-        ami = local.bake(config.load(), server=server, host_name=HOST_NAME)
+        ami = local.bake(config.load(), target=local_target(server), host_name=HOST_NAME)
         made.append(ami)
         yield ami, server.client("ec2").describe_images(ImageIds=[ami])["Images"][0]
     finally:
         for ami in made:
-            local.remove_disk(ami)
+            disks.remove(ami)
         local_host.down(HOST_NAME)
 
 
@@ -58,8 +64,7 @@ def test_local_ami_registered_with_tags(baked, server):
     assert tags["GitRevision"] and tags["BuildTime"].endswith("Z")
     assert amis.read_channel(server.client("ssm"), "inference", "candidate") == ami
     # The same bookkeeping as on AWS: nothing changed since this bake, and it can be promoted.
-    pinned = f"{registry.ADDRESS}/inference@{tags['AppDigest']}"
-    assert amis.rebake_reasons(server.client("ec2"), "inference", local.current_inputs(pinned)) == []
+    assert amis.rebake_reasons(server.client("ec2"), "inference", local.current_inputs(config.load())) == []
     assert amis.promote(server.client("ec2"), server.client("ssm"), "inference", verified=True) == ami
     # The bake host is gone; only the disk tarball remains.
     assert HOST_NAME not in local_host.LocalHost.names()
@@ -67,7 +72,7 @@ def test_local_ami_registered_with_tags(baked, server):
 
 def test_local_ami_disk_is_a_cleaned_image(baked):
     ami, _ = baked
-    tar = local.ami_tar(ami)
+    tar = disks.require(ami)
     wanted = ["./etc/systemd/system/ssh.service", "./var/lib/inference/slot-blue.env", "./etc/machine-id"]
     listing = subprocess.run(["tar", "-tvf", str(tar), *wanted], capture_output=True, text=True, check=True).stdout
     assert "ssh.service -> /dev/null" in listing           # sshd masked by cleanup
@@ -84,7 +89,7 @@ def test_failing_spec_test_fails_the_bake(baked, server, tmp_path, monkeypatch):
     # Only the injected test runs (-k): the failure path, without the whole suite again.
     monkeypatch.setenv("INFERCTL_SPEC_EXTRA", f"{failing} -k test_injected_failure")
     with pytest.raises(UserError, match="packer build failed"):
-        local.bake(config.load(), server=server, host_name=HOST_NAME)
+        local.bake(config.load(), target=local_target(server), host_name=HOST_NAME)
     after = {i["ImageId"] for i in server.client("ec2").describe_images(Owners=["self"])["Images"]}
     assert after == before
     assert amis.read_channel(server.client("ssm"), "inference", "candidate") == baked[0]

@@ -9,6 +9,7 @@ from inferctl import deploy
 from inferctl import terraform as tf
 from inferctl.errors import UserError
 from inferctl.shell import run
+from inferctl.target import open_target
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def test_terraform_refuses(bad_plan, overrides, messages):
 
 @pytest.fixture
 def target(moto_server):
-    return deploy.Target("local", moto_server.endpoint_url(), lambda s: moto_server.client(s, REGION), None)
+    return open_target(configuration.load(overrides={"project": {"target": "local"}}), server=moto_server)
 
 
 def test_deploy_names_a_missing_ami(target):

@@ -7,6 +7,7 @@ import pytest
 
 from inferctl import deploy
 from inferctl import terraform as tf
+from inferctl.target import open_target
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +16,8 @@ def destroyed(deployments):
 
     def destroy_single():
         single.destroyed = True  # by `invoke destroy --local --yes`'s code path
-        deploy.destroy(single.config, local=True, yes=True, server=single.server, workdir=single.ws.dir)
+        deploy.destroy(single.config, yes=True, target=open_target(single.config, server=single.server),
+                       workdir=single.ws.dir)
 
     with ThreadPoolExecutor(2) as pool:
         for future in [pool.submit(destroy_single), pool.submit(fleet.destroy)]:

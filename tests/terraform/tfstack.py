@@ -10,6 +10,7 @@ from inferctl import config as configuration
 from inferctl import deploy
 from inferctl import terraform as tf
 from inferctl.local.moto import Moto
+from inferctl.target import open_target
 
 REGION = "eu-west-1"
 ZONE = "example.test"
@@ -145,8 +146,9 @@ def deploy_single(server: Moto, seeded: dict, folder: Path) -> Stack:
         Name="/tt-single/ami/latest", Value=seeded["amis"][0], Type="String", Overwrite=True)
     config = stack_config("single")
     workdir = folder / "work"
-    outputs = deploy.deploy(config, local=True, yes=True, image=False, server=server, workdir=workdir)
-    stack = open_stack(server, workdir, config, tf.tfvars(config, registry_force_delete=True))
+    target = open_target(config, server=server)
+    outputs = deploy.deploy(config, yes=True, image=False, target=target, workdir=workdir)
+    stack = open_stack(server, workdir, config, deploy.stack_variables(config, target))
     stack.outputs = outputs
     return stack
 

@@ -6,6 +6,7 @@ from moto import mock_aws
 
 from inferctl import api_keys, deploy
 from inferctl import config as configuration
+from inferctl.target import Target
 
 
 @pytest.fixture
@@ -17,7 +18,10 @@ def ssm(monkeypatch):
 
 
 def _target(name, ssm):
-    return deploy.Target(name, None, lambda service: ssm, None)
+    class Session:
+        def client(self, service, **endpoint):
+            return ssm
+    return Target(name, "eu-west-1", Session())
 
 
 def test_creates_the_parameter_once_with_one_random_key(ssm, capsys):

@@ -37,6 +37,14 @@ def test_rebake_reasons(aws):
                        f"AppDigest changed: sha256:aa -> sha256:bb (newest AMI {newest['ImageId']})"]
     # Another project's AMIs do not count.
     assert amis.rebake_reasons(ec2, "other", INPUTS) == ["no baked AMI yet"]
+    # Compared with the promoted AMI when there is one: a newer bake that never got promoted
+    # (its verification failed) does not hide the change from the next night.
+    old = amis.baked_amis(ec2, "inference")[1]["ImageId"]
+    assert amis.rebake_reasons(ec2, "inference", INPUTS, reference=old) == [
+        f"SourceAMI changed: ami-src0 -> {INPUTS['SourceAMI']} (promoted AMI {old})",
+        f"RecipeHash changed: r0 -> r1 (promoted AMI {old})",
+        f"AppDigest changed: sha256:00 -> sha256:aa (promoted AMI {old})"]
+    assert amis.rebake_reasons(ec2, "inference", INPUTS, reference=newest["ImageId"]) == []
 
 
 def test_promote_moves_latest_only_when_verified(aws):

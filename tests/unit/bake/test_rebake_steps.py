@@ -1,4 +1,5 @@
-"""The AWS rebake steps against in-process moto, with bake, verify and the deploy injected."""
+"""The rebake steps (one implementation for AWS and the local region) against in-process moto
+as an AWS target, with bake, verify and the deploy injected."""
 
 import base64
 
@@ -8,8 +9,9 @@ from bake_moto import REGION, register_baked, seed_canonical
 from inferctl import config as config_mod
 from inferctl.bake import amis, recipe
 from inferctl.errors import UserError
-from inferctl.rebake import aws as rebake_aws
 from inferctl.rebake import canary, pipeline
+from inferctl.rebake import steps as rebake_steps
+from inferctl.target import Target
 from inferctl.verify.report import Check, Report
 
 NOBLE = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250301"
@@ -41,7 +43,7 @@ class Recorder:
     def __init__(self, deployed, verify_ok=True):
         self.d, self.verify_ok, self.calls = deployed, verify_ok, []
 
-    def bake(self, config, say=print):
+    def bake(self, config, target, say=print):
         self.calls.append("bake")
         ami = register_baked(self.d["ec2"], "new", "2025-04-01T00:00:00Z", SourceAMI=self.d["source"],
                              RecipeHash="changed", AppDigest="sha256:22")["ImageId"]
@@ -59,9 +61,10 @@ class Recorder:
 
 def run(deployed, recorder, force=False):
     config = config_mod.load(overrides={})
-    steps, rollback = rebake_aws.steps(config, session=deployed["session"], account="123456789012",
-                                apply=recorder.apply, bake=recorder.bake, verify_run=recorder.verify,
-                                wait=lambda ec2, ssm, instance: None, say=lambda s: None)
+    target = Target("aws", REGION, deployed["session"], account="123456789012")
+    steps, rollback = rebake_steps.steps(config, target, apply=recorder.apply, bake=recorder.bake,
+                                         verify_run=recorder.verify, wait=lambda ec2, ssm, instance, region: None,
+                                         say=lambda s: None)
     return pipeline.run(steps, pipeline.State(force=force), rollback=rollback, say=lambda s: None)
 
 
@@ -91,7 +94,7 @@ def test_changed_input_runs_bake_canary_verify_promote_roll_verify_prune(deploye
     outcome = run(deployed, recorder)
     assert outcome.status == "done", outcome.error
     [canary] = canaries(deployed["ec2"])
-    assert recorder.calls == ["bake", f"verify {canary['InstanceId']}", "apply", "verify tag=Project:inference"]
+    assert recorder.calls == ["bake", f"verify {canary['InstanceId']}", "apply", "verify tag=Name:inference"]
     new = amis.read_channel(deployed["ssm"], "inference", "latest")
     assert new != deployed["current"] and canary["ImageId"] == new
     assert canary["State"]["Name"] in ("shutting-down", "terminated")
@@ -128,7 +131,7 @@ def test_rebake_without_credentials_is_one_clear_line(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     from inferctl import rebake
     with pytest.raises(UserError, match="no AWS credentials found") as err:
-        rebake.run(config_mod.load(overrides={}), say=lambda s: None)
+        rebake.run(config_mod.load(overrides={"project": {"target": "aws"}}), say=lambda s: None)
     assert "AWS_PROFILE" in err.value.hint
 
 
@@ -164,18 +167,38 @@ def test_instance_refresh_outcomes(aws):
             status = self.statuses.pop(0)
             return {"InstanceRefreshes": [{"Status": status, "StatusReason": "health checks failed"}]}
 
-    assert rebake_aws.wait_instance_refresh(FakeAutoscaling(["InProgress", "Successful"]), "inference",
+    assert rebake_steps.wait_instance_refresh(FakeAutoscaling(["InProgress", "Successful"]), "inference",
                                            sleep=lambda s: None) == "inference"
     with pytest.raises(UserError, match="ended RollbackSuccessful: health checks failed"):
-        rebake_aws.wait_instance_refresh(FakeAutoscaling(["InProgress", "RollbackSuccessful"]), "inference",
+        rebake_steps.wait_instance_refresh(FakeAutoscaling(["InProgress", "RollbackSuccessful"]), "inference",
                                         sleep=lambda s: None)
 
 
 def test_rebake_refuses_to_bake_for_a_stack_whose_state_it_cannot_see(deployed, monkeypatch, tmp_path):
-    from inferctl import deploy, rebake
-    monkeypatch.setattr(deploy, "BUILD_DIR", tmp_path)
+    from inferctl import rebake, target
+    monkeypatch.setattr(target, "BUILD_DIR", tmp_path)
     monkeypatch.setattr(rebake, "REPORT", tmp_path / "rebake.json")
     monkeypatch.setattr(recipe, "recipe_hash", lambda: "edited-recipe")
-    outcome = rebake.run(config_mod.load(overrides={}), say=lambda s: None)
+    outcome = rebake.run(config_mod.load(overrides={"project": {"target": "aws"}}), say=lambda s: None)
     assert outcome.failed_step == "bake" and "no Terraform state for the deployed service" in outcome.error
     assert [step for step, _, _ in outcome.ran] == ["decide", "bake"]
+
+
+@pytest.mark.parametrize("rollback_ok", [True, False])
+def test_failed_service_verification_rolls_back_and_verifies_the_rollback(deployed, monkeypatch, rollback_ok):
+    monkeypatch.setattr(recipe, "recipe_hash", lambda: "edited-recipe")
+    recorder = Recorder(deployed)
+    service_checks = iter([False, rollback_ok])
+
+    def verify(target, config, **kw):
+        recorder.calls.append(f"verify {target}")
+        ok = next(service_checks) if target.startswith("tag=") else True
+        return Report(target, [Check(target, "health", "pass" if ok else "fail")])
+    recorder.verify = verify
+    outcome = run(deployed, recorder)
+    assert outcome.status == "failed" and outcome.failed_step == "verify-service"
+    assert outcome.rolled_back is rollback_ok
+    assert recorder.calls[-4:] == ["apply", "verify tag=Name:inference", "apply", "verify tag=Name:inference"]
+    assert amis.read_channel(deployed["ssm"], "inference", "latest") == deployed["current"]
+    if not rollback_ok:
+        assert "rollback failed too" in outcome.error

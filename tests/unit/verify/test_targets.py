@@ -4,7 +4,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from inferctl.config import Compute, Config, Dns
+from inferctl.config import Compute, Config, Dns, Project
 from inferctl.errors import UserError
 from inferctl.local.host import LocalHost
 from inferctl.verify import targets
@@ -149,4 +149,4 @@ def test_no_credentials_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(UserError, match="no AWS credentials"):
-        targets.resolve("i-0123456789abcdef0", Config())
+        targets.resolve("i-0123456789abcdef0", Config(project=Project(target="aws")))

@@ -1,0 +1,54 @@
+"""The fleet on the local region: the Auto Scaling group's instances come alive as hosts from the
+promoted AMI, each is verified by its instance id, and destroy removes them with their hosts."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from inferctl import config as configuration
+from inferctl import deploy, verify
+from inferctl.bake import amis
+from inferctl.local.host import LocalHost
+from inferctl.target import open_target
+
+ZONE = "e2e.test"
+
+
+@pytest.fixture(scope="module")
+def fleet(region):
+    config = configuration.load(overrides={
+        "project": {"name": "e2e-fleet", "target": "local"}, "app": {"repository": "inference"},
+        "compute": {"mode": "fleet", "fleet_min": 2, "fleet_max": 2}, "dns": {"domain": ZONE, "subdomain": "fleet"}})
+    target = open_target(config)
+    target.client("route53").create_hosted_zone(Name=ZONE, CallerReference=str(time.time()))
+    ami = amis.read_channel(target.client("ssm"), "inference", "latest")
+    try:
+        outputs = deploy.deploy(config, yes=True, ami=ami, image=False, target=target)
+        group = target.client("autoscaling").describe_auto_scaling_groups(
+            AutoScalingGroupNames=[outputs["autoscaling_group_name"]])["AutoScalingGroups"][0]
+        yield config, target, ami, [i["InstanceId"] for i in group["Instances"]]
+    finally:
+        deploy.destroy(config, yes=True, target=target)
+
+
+def test_every_fleet_instance_is_a_host_that_verifies(fleet):
+    config, target, ami, instances = fleet
+    assert len(instances) == 2
+    ec2 = target.client("ec2")
+    for instance_id in instances:
+        described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+        assert described["State"]["Name"] == "running" and described["ImageId"] == ami
+        assert instance_id in LocalHost.names()
+        report = verify.run(instance_id, config, ec2=ec2, say=print)
+        assert report.ok, [c.name for c in report.failed]
+
+
+def test_destroy_removes_the_fleet_hosts(fleet, region):
+    config, target, _, instances = fleet
+    deploy.destroy(config, yes=True, target=target)
+    deadline = time.monotonic() + 60
+    while set(instances) & set(LocalHost.names()) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not set(instances) & set(LocalHost.names())
