@@ -194,6 +194,16 @@ class LocalHost:
         for path in (ssh_dir, keys):
             os.chown(path, int(uid_gid), int(uid_gid))
 
+    def authorize(self, public_key: str) -> bool:
+        """What cloud-init does with an instance's key pair: the image's default user may log in
+        with it. False when the image has no such login (a baked image: sshd masked, no user)."""
+        keys = Path(self.root) / "home" / BOOTSTRAP_USER / ".ssh" / "authorized_keys"
+        if not keys.exists():
+            return False
+        with open(keys, "a") as out:
+            out.write(public_key.strip() + "\n")
+        return True
+
     # -- running ----------------------------------------------------------------------------
     def running(self) -> bool:
         return self.nspawn_pid > 0 and _is_nspawn(self.nspawn_pid)

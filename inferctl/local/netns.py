@@ -7,10 +7,11 @@ Layout (all inside 10.99.0.0/24):
   (a port of the bridge) and ``eth0`` inside the namespace with 10.99.0.<N>/24, default route via
   10.99.0.1. N starts at 2, so a fleet uses .2, .3, .4, ...
 - a guest may instead be given an address of its own (the private IP the local AWS region gave
-  its instance, e.g. 10.20.0.37): ``eth0`` then holds that address as a /32 with a route to
-  10.99.0.1 only (no default route: an instance talks to this machine's local services and
-  nothing else), and this machine routes that one address into the bridge; the rest of the
-  instance's subnet is fenced (``fence``): unreachable, never sent out by the default route.
+  its instance, e.g. 10.20.0.37): ``eth0`` then holds that address as a /32 with 10.99.0.1 as its
+  on-link gateway, this machine routes that one address into the bridge (with the same NAT and
+  forward rules as the /24, for that /32), and the rest of the instance's subnet is fenced
+  (``fence``): unreachable, so traffic for an address whose host is gone fails here instead of
+  leaving by this machine's default route.
 - ip_forward on, plus MASQUERADE and FORWARD accept rules for that /24 only, so guests reach the
   Debian mirror through this machine.
 
@@ -103,6 +104,13 @@ def _rule_present(table: str, chain: str, rule: list[str]) -> bool:
 
 def _dockerd_running() -> bool:
     return run(["pgrep", "-x", "dockerd"], check=False, capture=True).returncode == 0
+
+
+def _own_rules(address: str) -> list[tuple[str, str, list[str]]]:
+    """RULES for a guest with an address of its own (outside the bridge's /24)."""
+    return [("nat", "POSTROUTING", ["-s", f"{address}/32", "!", "-d", str(SUBNET), "-j", "MASQUERADE"]),
+            ("filter", "FORWARD", ["-s", f"{address}/32", "-j", "ACCEPT"]),
+            ("filter", "FORWARD", ["-d", f"{address}/32", "-j", "ACCEPT"])]
 
 
 def _guests_file() -> Path:
@@ -203,13 +211,12 @@ def add_guest(name: str, index: int | None = None, address: str = "") -> Guest:
             _ip("-n", name, "addr", "add", guest.prefix, "dev", "eth0")
         _ip("-n", name, "link", "set", "eth0", "up")
         if own:
-            # An instance reaches this machine's gateway address and nothing beyond it: its
-            # default route is unreachable, so a lookup or a call outside fails at once.
             _ip("-n", name, "route", "replace", HOST_IP, "dev", "eth0", "scope", "link")
-            _ip("-n", name, "route", "replace", "unreachable", "default")
             _ip("route", "replace", f"{own}/32", "dev", BRIDGE)
-        else:
-            _ip("-n", name, "route", "replace", "default", "via", HOST_IP)
+            for table, chain, rule in _own_rules(own):
+                if not _rule_present(table, chain, rule):
+                    run(["iptables", "-w", "-t", table, "-I", chain, "1", *rule], capture=True)
+        _ip("-n", name, "route", "replace", "default", "via", HOST_IP, "dev", "eth0", "onlink")
         return guest
 
 
@@ -244,6 +251,9 @@ def _remove_guest(name: str) -> None:
         _ip("link", "del", f"inf-v{entry['index']}", check=False)
     if entry.get("address"):
         _ip("route", "del", f"{entry['address']}/32", "dev", BRIDGE, check=False)
+        for table, chain, rule in _own_rules(entry["address"]):
+            while _rule_present(table, chain, rule):
+                run(["iptables", "-w", "-t", table, "-D", chain, *rule], capture=True)
     _save_guests(guests)
 
 

@@ -44,15 +44,22 @@ def save(ami_id: str, tar: Path, record: dict) -> Path:
     return target
 
 
+def adopt(ami_id: str, tar: Path, record: dict) -> Path:
+    """Make an existing tarball (kept where it is: a hard link) the disk of ``ami_id``."""
+    target = path(ami_id)
+    ensure(target.parent)
+    target.unlink(missing_ok=True)
+    os.link(tar, target)
+    target.with_suffix(".json").write_text(json.dumps({"ami": ami_id, **record}, indent=1))
+    return target
+
+
 def link(source_ami: str, new_ami: str) -> bool:
     """CopyImage: the copy shares the source's disk (a hard link); False if the source has none."""
     tar = find(source_ami)
     if tar is None:
         return False
-    target = path(new_ami)
-    target.unlink(missing_ok=True)
-    os.link(tar, target)
-    target.with_suffix(".json").write_text(json.dumps({"ami": new_ami, "copied_from": source_ami}, indent=1))
+    adopt(new_ami, tar, {"copied_from": source_ami})
     return True
 
 

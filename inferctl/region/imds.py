@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import secrets
 import threading
 import time
@@ -81,7 +82,11 @@ class Handler(BaseHTTPRequestHandler):
         if owner != self.client_address[0] or expires < time.monotonic():
             return self._send(401, "Unauthorized")
         account, region, backend, instance = found
-        answer = self.answer(self.path.split("?")[0], account, region, backend, instance)
+        try:
+            answer = self.answer(self.path.split("?")[0], account, region, backend, instance)
+        except Exception:  # a bug here must not look like a network failure to the instance
+            logging.exception("metadata: %s from %s", self.path, self.client_address[0])
+            return self._send(500, "Internal Server Error")
         if answer is None:
             return self._send(404, "Not Found")
         return self._send(200, *answer) if isinstance(answer, tuple) else self._send(200, answer)
@@ -91,8 +96,8 @@ class Handler(BaseHTTPRequestHandler):
         role = role_name(backend, instance)
         meta = {
             "instance-id": instance.id, "instance-type": instance.instance_type, "ami-id": instance.image_id,
-            "local-ipv4": instance.private_ip, "hostname": instance.private_dns,
-            "placement/region": region, "placement/availability-zone": instance.placement,
+            "local-ipv4": instance.private_ip, "hostname": instance.private_dns_name,
+            "placement/region": region, "placement/availability-zone": instance.availability_zone,
             "iam/security-credentials/": role,
         }
         if path.startswith("/latest/meta-data/"):
@@ -108,7 +113,7 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/latest/dynamic/instance-identity/document":
             return json.dumps({"accountId": account, "region": region, "instanceId": instance.id,
                                "imageId": instance.image_id, "instanceType": instance.instance_type,
-                               "availabilityZone": instance.placement, "privateIp": instance.private_ip,
+                               "availabilityZone": instance.availability_zone, "privateIp": instance.private_ip,
                                "architecture": "x86_64"}), "application/json"
         if path == "/latest/user-data":
             text = decoded_user_data(instance)
