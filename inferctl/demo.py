@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 from . import deploy, health, verify
 from .bake import front
-from .bake import local as bake_local
 from .bootstrap import HOST_PACKAGES, missing_packages
 from .config import Config
 from .errors import UserError
@@ -94,7 +93,7 @@ def up(config: Config, say: Callable[[str], None] = print) -> dict:
     stage("app image -> the region's registry", lambda: say(
         f"demo: published {config.app.repository}:{config.app.tag} "
         f"{deploy.publish_app(config, facts['target'])}"))
-    stage("bake a local AMI (Packer -> testinfra)", bake)
+    stage("bake an AMI (Packer amazon-ebs in the region -> testinfra)", bake)
     stage("terraform apply (the region boots the instance from the baked disk)", apply)
     stage("the instance serves", serving)
     stage("verify the instance by its id (HTTP checks + live testinfra suite)", check)
@@ -127,8 +126,7 @@ def down(config: Config, say: Callable[[str], None] = print) -> None:
             problems.append(f"{title}: {exc}")
 
     config = with_target(config, local=True)
-    for name in (local_host.DEFAULT_NAME, bake_local.BAKE_HOST):
-        step(f"host {name} removed", lambda name=name: local_host.down(name))
+    step(f"host {local_host.DEFAULT_NAME} removed", lambda: local_host.down(local_host.DEFAULT_NAME))
     if moto.running():
         step("terraform state destroyed", lambda: deploy.destroy(config, yes=True))
     step("local region stopped (its instances' hosts with it)", moto.stop)

@@ -1,7 +1,7 @@
 """What the bake tasks call: one entry per verb, the same code for AWS and the local region.
 
-The one seam here is the Packer source: on AWS the amazon-ebs builder, on the local region a
-Packer build on a local host (bake/local.py). Promote and prune are the same calls with the
+The one seam here is the Packer source: the same amazon-ebs template, from Canonical's Ubuntu
+image on AWS, from the region's base image (and its login) on the local region (bake/local.py). Promote and prune are the same calls with the
 target's clients (the local region's data plane removes a deregistered AMI's disk itself).
 """
 
@@ -26,7 +26,7 @@ def inputs(config, target: Target) -> dict[str, str]:
     names of the baked AMIs: what the rebake compares."""
     if target.local:
         from . import local
-        return local.current_inputs(config)
+        return local.current_inputs(config, target.client("ec2"))
     from . import preflight, recipe
     source = amis.resolve_source_ami(target.client("ec2"), config.image.ubuntu_release, config.image.architecture)
     _, digest, _ = preflight.app_image(target.session, target.account, config.app.repository, config.app.tag)

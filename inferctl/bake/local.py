@@ -1,93 +1,89 @@
-"""`invoke bake` on the local region: the Packer source seam.
+"""`invoke bake` on the local region: the AWS template and Packer's amazon-ebs builder, pointed at
+the region's EC2 endpoint (the Packer source seam: only the source image and the login differ).
 
-A real `packer build` (Packer >= 1.6.6, `null` source over SSH) provisions a bare local host
-(inferctl.local.host: the stand-in for an instance of the base AMI) with the same provisioners
-and the same testinfra bake phase as on EC2. Then the host is stopped, its disk becomes the
-AMI's disk in the region's store (inferctl.region.disks) and the image is registered in the
-local region with the same tags, so everything after the build (rebake reasons, promote,
-launch, prune) is the AWS code. The region keeps state in memory: after a restart the disks
-remain but must be baked again to be registered (their ids would differ).
+Packer creates its temporary key pair and security group, launches an instance of the region's
+base image (a bare Debian 12 disk, the stand-in for Canonical's Ubuntu image), which the region's
+data plane boots as a local host with the key pair authorized; provisions it over SSH at its
+private IP with the same provisioners and testinfra bake phase as on EC2; stops it; creates the
+image (the data plane saves the disk), copies it encrypted, deregisters the unencrypted one,
+terminates the instance and tags the AMI. The app image must be published in the region's
+registry first (as on AWS, a bake builds no app). The region keeps state in memory: after it
+restarts, bake again.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..errors import UserError
 from ..local import host as local_host
-from ..local import registry
-from ..paths import ensure
+from ..local import moto, registry
 from ..region import disks
 from ..target import Target
 from . import amis, packer, recipe, templates
 from .aws import build_stamp, changed
-from .manifest import last_run
+from .manifest import ami_ids
 
-BAKE_HOST = "inferctl-bake"
+BASE_IMAGE_PREFIX = "inferctl-base-debian-12-"
 
 
-def source_image() -> tuple[str, str]:
-    """(id, name) of the local base image: the cached bare Debian rootfs, by its cache key."""
+def base_image(ec2) -> dict:
+    """The region's base image: the cached bare Debian 12 rootfs as an EBS-backed AMI (found by
+    name while the region runs, registered on first use)."""
     tar = local_host.bare_rootfs()
-    return f"rootfs-{tar.stem}", tar.name
+    name = BASE_IMAGE_PREFIX + tar.stem.rsplit("-", 1)[-1]
+    found = [image for image in ec2.describe_images(Owners=["self"], Filters=[
+        {"Name": "name", "Values": [name]}])["Images"] if disks.find(image["ImageId"])]
+    if found:
+        return found[0]
+    ami = ec2.register_image(
+        Name=name, Description="bare Debian 12 (bookworm): the local region's base image",
+        Architecture="x86_64", RootDeviceName="/dev/sda1", VirtualizationType="hvm",
+        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}])["ImageId"]
+    disks.adopt(ami, tar, {"name": name, "rootfs": tar.name})
+    return ec2.describe_images(ImageIds=[ami])["Images"][0]
 
 
-def current_inputs(config) -> dict[str, str]:
-    """The inputs a bake would use now (source image, recipe, published app digest), under the
-    tag names baked AMIs carry."""
+def current_inputs(config, ec2) -> dict[str, str]:
+    """The inputs a bake would use now (base image, recipe, published app digest), under the tag
+    names baked AMIs carry."""
     digest = registry.digest(config.app.repository, config.app.tag)
     if digest is None:
         raise UserError(f"app image {config.app.repository}:{config.app.tag} is not in the local registry "
                         f"{registry.ADDRESS}", hint="publish it: invoke deploy (it builds and pushes the app image)")
-    return {amis.TAG_SOURCE_AMI: source_image()[0], amis.TAG_RECIPE_HASH: recipe.recipe_hash(),
+    return {amis.TAG_SOURCE_AMI: base_image(ec2)["ImageId"], amis.TAG_RECIPE_HASH: recipe.recipe_hash(),
             amis.TAG_APP_DIGEST: digest}
 
 
-def register(ec2, *, name: str, tags: dict[str, str], disk: Path) -> str:
-    """Register the saved disk as an AMI of the local region; the tarball becomes its disk."""
-    ami = ec2.register_image(Name=name, Description=f"local bake from {tags[amis.TAG_SOURCE_AMI_NAME]}",
-                             Architecture="x86_64", RootDeviceName="/dev/sda1", VirtualizationType="hvm",
-                             BootMode="uefi")["ImageId"]
-    amis.tag_image(ec2, ami, tags)
-    disks.save(ami, disk, {"name": name, "tags": tags})
-    return ami
-
-
-def bake(config, *, target: Target, if_changed: bool = False, say=print, host_name: str = BAKE_HOST) -> str | None:
+def bake(config, *, target: Target, if_changed: bool = False, say=print) -> str | None:
     """Bake an AMI in the local region; return its id (also written to /<project>/ami/candidate).
 
     With `if_changed`, only when an input differs from the newest baked AMI's tags.
     """
-    packer.version()
+    found = packer.version()
     ec2, ssm = target.client("ec2"), target.client("ssm")
-    inputs = current_inputs(config)  # the published app image, as on AWS: a bake builds no app
+    inputs = current_inputs(config, ec2)
     if if_changed and not changed(ec2, config.project.name, inputs, say):
         return None
     repository = f"{registry.ADDRESS}/{config.app.repository}"
     tracked, pinned = f"{repository}:{config.app.tag}", f"{repository}@{inputs[amis.TAG_APP_DIGEST]}"
-    source_id, source_name = source_image()
     build_time, stamp = build_stamp()
     revision, dirty = recipe.git_revision()
-    tags = amis.baked_tags(project=config.project.name, source_ami=source_id, source_ami_name=source_name,
+    tags = amis.baked_tags(project=config.project.name, source_ami=inputs[amis.TAG_SOURCE_AMI], source_ami_name="",
                            recipe_hash=recipe.recipe_hash(), app_digest=inputs[amis.TAG_APP_DIGEST],
                            git_revision=revision + ("-dirty" if dirty else ""), build_time=build_time)
+    for key in (amis.TAG_SOURCE_AMI, amis.TAG_SOURCE_AMI_NAME):
+        tags.pop(key)  # Packer writes them from the image it launched
     name = f"{config.project.name}-local-{stamp}"
-    local_host.down(host_name)  # a host left by an interrupted bake
-    host = local_host.LocalHost.create(host_name)
-    try:
-        say(f"bake --local: bare host {host_name} booted in {host.boot():.1f}s at {host.address}")
-        template = templates.render_local(host=host.address, port=22, user=local_host.BOOTSTRAP_USER,
-                                          key_file=host.key_path, tags=tags,
-                                          recipe_env=recipe.recipe_env(tracked, pinned, registry.ADDRESS))
-        packer.build(template, template.parent / "packer-build.log")
-        last_run(template.parent / "manifest.json")  # Packer recorded the build
-        disk = host.snapshot(ensure(disks.store()) / f"{name}.tar.partial-disk")
-    finally:
-        host.down()
-    try:
-        ami = register(ec2, name=name, tags=tags, disk=disk)
-    finally:
-        disk.unlink(missing_ok=True)  # renamed to <ami>.tar when registered
+    region = templates.LocalRegion(endpoint=target.endpoint, source_ami=inputs[amis.TAG_SOURCE_AMI],
+                                   ssh_username=local_host.BOOTSTRAP_USER)
+    template = templates.render_aws(config=config, tags=tags, ami_name=name, legacy=not packer.is_modern(found),
+                                    recipe_env=recipe.recipe_env(tracked, pinned, registry.ADDRESS), region=region)
+    say(f"bake --local: amazon-ebs in the local region {target.endpoint}, source {region.source_ami}, "
+        f"app {inputs[amis.TAG_APP_DIGEST]}, template {template}")
+    credentials = moto.CREDENTIALS
+    packer.build(template, template.parent / "packer-build.log",
+                 {"AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
+                  "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"]})
+    ami = ami_ids(template.parent / "manifest.json")[config.aws.region]
     parameter = amis.write_channel(ssm, config.project.name, "candidate", ami)
-    say(f"bake --local: {ami} ({name}) disk {disks.require(ami)}; written to {parameter} on {target.endpoint}")
+    say(f"bake --local: {ami} ({name}) disk {disks.require(ami)}; written to {parameter}")
     return ami

@@ -4,7 +4,8 @@ Which Packer runs which template:
 - `aws.pkr.hcl` (modern): Packer >= 1.10 with the amazon plugin (`packer init` installs it).
 - `aws-legacy/aws.pkr.hcl`: Packer 1.6.6 (Debian 12's) up to 1.9, with the built-in amazon builder;
   it has no `required_plugins` block, no `amazon-ami` data source and no `imds_support`.
-- `local.pkr.hcl` (`bake --local`): any Packer >= 1.6.6 (the built-in null builder).
+- the local region (`bake --local`): the same amazon-ebs template against the region's EC2
+  endpoint, legacy or modern by the Packer found.
 Packer resolves relative paths from its working directory, so templates hold absolute paths and
 Packer runs from the rendered template's folder.
 """
@@ -57,15 +58,17 @@ def init(template: Path) -> None:
     stream(["init", template.name], template.parent, template.parent / "packer-init.log")
 
 
-def build(template: Path, log: Path) -> None:
-    """`packer build`, its output shown as it comes and kept in `log`; a failure is a UserError."""
-    stream(["build", "-color=false", "-on-error=cleanup", template.name], template.parent, log)
+def build(template: Path, log: Path, extra_env: dict[str, str] | None = None) -> None:
+    """`packer build`, its output shown as it comes and kept in `log`; a failure is a UserError.
+    ``extra_env``: e.g. the local region's fake credentials."""
+    stream(["build", "-color=false", "-on-error=cleanup", template.name], template.parent, log, extra_env)
 
 
-def stream(args: list[str], cwd: Path, log: Path) -> None:
+def stream(args: list[str], cwd: Path, log: Path, extra_env: dict[str, str] | None = None) -> None:
     argv = [require("packer"), *args]
     with open(log, "w") as out:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(argv, cwd=cwd, env={**env(), **(extra_env or {})}, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT,
                                 text=True, bufsize=1)
         assert proc.stdout is not None
         for line in proc.stdout:

@@ -30,6 +30,8 @@ def hcl_string(value: str) -> str:
 
 def hcl(value: Any) -> str:
     """Any plain Python value (str, bool, int, list, dict) as an HCL literal."""
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()  # the template names a value the renderer does not give
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

@@ -1,8 +1,7 @@
 """The bake's test step, run by Packer's shell-local provisioner on the machine running Packer.
 
 Packer passes its own connection to the build host (build.Host/Port/User/SSHPrivateKey) in
-SPEC_* variables (SPEC_SSH_KEY_FILE instead of the key itself when Packer was given a key file);
-this writes the key to a private temporary file and runs the image's
+SPEC_* variables; this writes the key to a private temporary file and runs the image's
 testinfra suite (bake phase) over SSH. A non-zero exit fails the Packer build.
 INFERCTL_SPEC_EXTRA adds pytest arguments (shell-quoted), e.g. a file of site-specific
 checks, or `-k` to narrow the run (the host tier injects a failing test this way).
@@ -22,7 +21,7 @@ from pathlib import Path
 from ..errors import UserError
 from ..spec_hosts import run_spec
 
-REQUIRED = ("SPEC_HOST", "SPEC_PORT", "SPEC_USER")
+REQUIRED = ("SPEC_HOST", "SPEC_PORT", "SPEC_USER", "SPEC_SSH_KEY")
 
 
 def target_url(host: str, port: str, user: str, key_file: Path) -> str:
@@ -35,18 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, required=True)
     args = parser.parse_args(argv)
     missing = [name for name in REQUIRED if not os.environ.get(name)]
-    key_file = os.environ.get("SPEC_SSH_KEY_FILE", "")
-    if not (key_file or os.environ.get("SPEC_SSH_KEY")):
-        missing.append("SPEC_SSH_KEY")
     if missing:
         print(f"spec: missing {', '.join(missing)} (run by Packer's shell-local provisioner)", file=sys.stderr)
         return 2
     extra = shlex.split(os.environ.get("INFERCTL_SPEC_EXTRA", ""))
     with tempfile.TemporaryDirectory(prefix="inferctl-spec-") as tmp:
-        key = Path(key_file) if key_file else Path(tmp) / "id"
-        if not key_file:
-            key.touch(mode=0o600)
-            key.write_text(os.environ["SPEC_SSH_KEY"].strip() + "\n")
+        key = Path(tmp) / "id"
+        key.touch(mode=0o600)
+        key.write_text(os.environ["SPEC_SSH_KEY"].strip() + "\n")
         url = target_url(os.environ["SPEC_HOST"], os.environ["SPEC_PORT"], os.environ["SPEC_USER"], key)
         try:
             result = run_spec(url, args.phase, args.report, pytest_args=extra)

@@ -1,6 +1,6 @@
-"""The values each Packer template is rendered with (AWS modern/legacy, local).
+"""The values the Packer template is rendered with (AWS modern/legacy, the local region).
 
-Both targets run the same provisioners (packer/provisioners.pkr.hcl.j2): wait for cloud-init
+Every target runs the same amazon-ebs builder and the same provisioners (packer/provisioners.pkr.hcl.j2): wait for cloud-init
 and apt, upload image/, run the recipe, run the testinfra suite (bake phase) from this machine
 over Packer's own SSH connection, then cleanup and the leftover-state check.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..paths import BUILD_DIR, IMAGE_DIR, PACKER_DIR, REPO
@@ -39,8 +40,7 @@ def spec_command(report: Path) -> str:
             f"--phase bake --report {shlex.quote(str(report))}")
 
 
-def provisioner_context(*, out: Path, recipe_env: dict[str, str], tags: dict[str, str],
-                        spec_key_file: str = "") -> dict:
+def provisioner_context(*, out: Path, recipe_env: dict[str, str], tags: dict[str, str]) -> dict:
     build, cleanup = recipe.provision_steps()
     return {
         "wait_script": str(PACKER_DIR / "scripts" / "wait-ready.sh"),
@@ -50,16 +50,25 @@ def provisioner_context(*, out: Path, recipe_env: dict[str, str], tags: dict[str
         "recipe_commands": build,
         "cleanup_commands": cleanup,
         "spec_command": spec_command(out / "spec-bake.xml"),
-        "spec_key_file": spec_key_file,
         "manifest": str(out / "manifest.json"),
         "bake_tags": tags,
     }
 
 
+@dataclass(frozen=True)
+class LocalRegion:
+    """The Packer source seam: the local region's EC2 endpoint, its base image and its login."""
+    endpoint: str
+    source_ami: str
+    ssh_username: str
+
+
 def render_aws(*, config, tags: dict[str, str], recipe_env: dict[str, str], ami_name: str,
-               legacy: bool) -> Path:
-    """Render the amazon-ebs template; `tags` lacks the source AMI tags (Packer fills them in)."""
-    out = packer_out("aws-legacy" if legacy else "aws")
+               legacy: bool, region: LocalRegion | None = None) -> Path:
+    """Render the amazon-ebs template; `tags` lacks the source AMI tags (Packer fills them in).
+    With `region`, the same template against the local region (render it with `legacy` for
+    Debian's Packer 1.6.6)."""
+    out = packer_out("local" if region else "aws-legacy" if legacy else "aws")
     image = config.image
     if legacy:
         source_refs = {amis.TAG_SOURCE_AMI: '"{{ .SourceAMI }}"',
@@ -78,7 +87,10 @@ def render_aws(*, config, tags: dict[str, str], recipe_env: dict[str, str], ami_
         "ami_name": ami_name,
         "ami_description": f"{config.project.name}: Ubuntu {image.ubuntu_release} {image.architecture}, "
                            f"recipe {tags[amis.TAG_RECIPE_HASH]}, app {tags[amis.TAG_APP_DIGEST]}",
-        "ami_regions": list(image.ami_regions),
+        "ami_regions": [] if region else list(image.ami_regions),
+        "region_endpoint": region.endpoint if region else "",
+        "source_ami": region.source_ami if region else "",
+        "ssh_username": region.ssh_username if region else "",
         "kms_key_id": image.kms_key_id,
         "instance_actions": INSTANCE_ACTIONS,
         "run_tags": {"Name": f"{config.project.name}-bake", amis.TAG_PROJECT: config.project.name},
@@ -86,16 +98,3 @@ def render_aws(*, config, tags: dict[str, str], recipe_env: dict[str, str], ami_
         **provisioner_context(out=out, recipe_env=recipe_env, tags=tags),
     }
     return render("aws.pkr.hcl.j2", out, context)
-
-
-def render_local(*, host: str, port: int, user: str, key_file: Path, tags: dict[str, str],
-                 recipe_env: dict[str, str]) -> Path:
-    out = packer_out("local")
-    context = {
-        "ssh_host": host,
-        "ssh_port": port,
-        "ssh_user": user,
-        "ssh_key_file": str(key_file),
-        **provisioner_context(out=out, recipe_env=recipe_env, tags=tags, spec_key_file=str(key_file)),
-    }
-    return render("local.pkr.hcl.j2", out, context)

@@ -3,6 +3,7 @@ promoted AMI, each is verified by its instance id, and destroy removes them with
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from inferctl import config as configuration
 from inferctl import deploy, verify
 from inferctl.bake import amis
+from inferctl.local import registry
 from inferctl.local.host import LocalHost
 from inferctl.target import open_target
 
@@ -18,8 +20,12 @@ ZONE = "e2e.test"
 
 @pytest.fixture(scope="module")
 def fleet(region):
+    """A second stack of its own (project and repository e2e-fleet, the demo's app image)."""
+    tracked = f"{registry.ADDRESS}/inference:stable"
+    subprocess.run(["docker", "pull", "-q", tracked], check=True, capture_output=True)
+    registry.push(tracked, "e2e-fleet", "stable")
     config = configuration.load(overrides={
-        "project": {"name": "e2e-fleet", "target": "local"}, "app": {"repository": "inference"},
+        "project": {"name": "e2e-fleet", "target": "local"}, "app": {"repository": "e2e-fleet"},
         "compute": {"mode": "fleet", "fleet_min": 2, "fleet_max": 2}, "dns": {"domain": ZONE, "subdomain": "fleet"}})
     target = open_target(config)
     target.client("route53").create_hosted_zone(Name=ZONE, CallerReference=str(time.time()))

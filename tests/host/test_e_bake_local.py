@@ -1,23 +1,25 @@
-"""`invoke bake --local` for real: Packer 1.6.6 over SSH on a bare local host, the recipe, the
-testinfra bake phase, the disk saved as a local AMI and registered in a local region of the
-test's own with its tags; and a failing spec test failing the bake (nothing registered)."""
+"""`invoke bake --local` for real, in a local region of the test's own: Packer 1.6.6's amazon-ebs
+builder against the region's EC2 endpoint (key pair, security group, an instance of the base
+image booted by the region's data plane, the recipe and the testinfra bake phase over SSH at its
+private IP, stop, CreateImage saving its disk, encrypted copy, deregister, terminate, tags); a
+failing spec test failing the bake (nothing registered, nothing left running); and the data
+plane's instance lifecycle on the baked AMI."""
 
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 
 from inferctl import config
 from inferctl.bake import amis, local, recipe, templates
 from inferctl.errors import UserError
+from inferctl.health import wait_for_200
 from inferctl.local import host as local_host
 from inferctl.local import moto, registry
 from inferctl.region import disks
 from inferctl.target import open_target
-
-HOST_NAME = "inferctl-tier-bake"
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
@@ -45,13 +47,12 @@ def baked(server, registry_restored, app_refs):
     """One successful local bake of the published app image: (AMI id, its description in moto)."""
     made = []
     try:
-        ami = local.bake(config.load(), target=local_target(server), host_name=HOST_NAME)
+        ami = local.bake(config.load(), target=local_target(server))
         made.append(ami)
         yield ami, server.client("ec2").describe_images(ImageIds=[ami])["Images"][0]
     finally:
         for ami in made:
             disks.remove(ami)
-        local_host.down(HOST_NAME)
 
 
 def test_local_ami_registered_with_tags(baked, server):
@@ -59,15 +60,17 @@ def test_local_ami_registered_with_tags(baked, server):
     tags = amis.tags_of(image)
     assert tags["Project"] == "inference" and tags["BakedBy"] == "inferctl"
     assert tags["RecipeHash"] == recipe.recipe_hash()
-    assert tags["SourceAMI"] == local.source_image()[0]
+    assert tags["SourceAMI"] == local.base_image(server.client("ec2"))["ImageId"]
+    assert tags["SourceAMIName"].startswith(local.BASE_IMAGE_PREFIX)
     assert tags["AppDigest"].startswith("sha256:") and len(tags["AppDigest"]) == 71
     assert tags["GitRevision"] and tags["BuildTime"].endswith("Z")
     assert amis.read_channel(server.client("ssm"), "inference", "candidate") == ami
     # The same bookkeeping as on AWS: nothing changed since this bake, and it can be promoted.
-    assert amis.rebake_reasons(server.client("ec2"), "inference", local.current_inputs(config.load())) == []
+    inputs = local.current_inputs(config.load(), server.client("ec2"))
+    assert amis.rebake_reasons(server.client("ec2"), "inference", inputs) == []
     assert amis.promote(server.client("ec2"), server.client("ssm"), "inference", verified=True) == ami
-    # The bake host is gone; only the disk tarball remains.
-    assert HOST_NAME not in local_host.LocalHost.names()
+    # Packer's build instance is terminated and its host gone; only the AMI's disk remains.
+    assert _wait(lambda: str(_build_instances_left(server)), {"[]"}, 60) == "[]"
 
 
 def test_local_ami_disk_is_a_cleaned_image(baked):
@@ -89,10 +92,77 @@ def test_failing_spec_test_fails_the_bake(baked, server, tmp_path, monkeypatch):
     # Only the injected test runs (-k): the failure path, without the whole suite again.
     monkeypatch.setenv("INFERCTL_SPEC_EXTRA", f"{failing} -k test_injected_failure")
     with pytest.raises(UserError, match="packer build failed"):
-        local.bake(config.load(), target=local_target(server), host_name=HOST_NAME)
+        local.bake(config.load(), target=local_target(server))
     after = {i["ImageId"] for i in server.client("ec2").describe_images(Owners=["self"])["Images"]}
     assert after == before
     assert amis.read_channel(server.client("ssm"), "inference", "candidate") == baked[0]
-    assert HOST_NAME not in local_host.LocalHost.names()
+    assert _wait(lambda: str(_build_instances_left(server)), {"[]"}, 60) == "[]"
     log = (templates.packer_out("local") / "packer-build.log").read_text()
     assert "test_injected_failure" in log and "FAILED" in log
+
+
+def _build_instances_left(server) -> list[str]:
+    """Instances of the region still alive, or hosts of its instances still on this machine."""
+    ec2 = server.client("ec2")
+    found = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["pending", "running",
+                                                                                    "stopping", "stopped"]}])
+    alive = [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]]
+    every = ec2.describe_instances()["Reservations"]
+    hosts = [i["InstanceId"] for r in every for i in r["Instances"] if i["InstanceId"] in local_host.LocalHost.names()]
+    return alive + hosts
+
+
+def _state(ec2, instance_id: str) -> str:
+    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+
+def _wait(what, until: set[str], timeout: float = 180) -> str:
+    deadline = time.monotonic() + timeout
+    while (value := what()) not in until and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return value
+
+
+def test_the_regions_data_plane_runs_an_instance_of_the_baked_ami(baked, server):
+    """RunInstances boots a host at the instance's private IP with its user-data; Stop keeps the
+    disk; CreateImage stays pending until that disk is the new AMI's; Start boots it again;
+    Terminate removes the host; DeregisterImage removes the new AMI's disk."""
+    ami, _ = baked
+    ec2 = server.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.31.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.31.1.0/24")["Subnet"]["SubnetId"]
+    user_data = "#cloud-config\nwrite_files:\n  - path: /etc/inference/from-user-data\n    content: hello\n"
+    [started] = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet,
+                                  UserData=user_data)["Instances"]
+    instance, address = started["InstanceId"], started["PrivateIpAddress"]
+    made = None
+    try:
+        assert started["State"]["Name"] == "pending"
+        assert _wait(lambda: _state(ec2, instance), {"running", "terminated"}) == "running"
+        host = local_host.LocalHost.load(instance)
+        assert host.address == address and address.startswith("10.31.1.")
+        assert host.exec("cat /etc/inference/from-user-data").stdout == "hello"
+        assert wait_for_200(f"http://{address}/health", 90).seconds is not None
+        token = host.exec("curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "
+                          "http://169.254.169.254/latest/api/token").stdout
+        assert host.exec(f"curl -sf -H 'X-aws-ec2-metadata-token: {token}' "
+                         "http://169.254.169.254/latest/meta-data/instance-id").stdout == instance
+        assert host.exec("curl -s -o /dev/null -w '%{http_code}' "
+                         "http://169.254.169.254/latest/meta-data/instance-id").stdout == "401"
+
+        ec2.stop_instances(InstanceIds=[instance])
+        assert _wait(lambda: _state(ec2, instance), {"stopped"}) == "stopped"
+        assert not local_host.LocalHost.load(instance).running()
+        made = ec2.create_image(InstanceId=instance, Name="inference-from-instance")["ImageId"]
+        assert _wait(lambda: ec2.describe_images(ImageIds=[made])["Images"][0]["State"], {"available"}) == "available"
+        assert disks.find(made) is not None
+
+        ec2.start_instances(InstanceIds=[instance])
+        assert _wait(lambda: _state(ec2, instance), {"running", "stopped"}) == "running"
+        assert wait_for_200(f"http://{address}/health", 90).seconds is not None
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance])
+        if made:
+            ec2.deregister_image(ImageId=made)
+    assert _wait(lambda: str(instance in local_host.LocalHost.names()), {"False"}, 60) == "False"
+    assert _wait(lambda: str(disks.find(made) is None), {"True"}, 30) == "True"

@@ -11,6 +11,7 @@ import pytest
 from tfstack import REGION, assert_role_pulls_only_its_repository, no_port_22, resources_of_type
 
 from inferctl import terraform as tf
+from inferctl.local.docker import LOCAL_REGISTRY
 
 INSTALLS = re.compile(r"apt-get|apt |yum |dnf |pip3? install|curl |wget |runcmd:|packages:")
 
@@ -78,7 +79,9 @@ def test_user_data_only_writes_the_env_file(stack):
     assert not INSTALLS.search(user_data)
     assert user_data.startswith("#cloud-config")
     assert "path: /etc/inference/inference.env" in user_data
-    assert "INFERENCE_IMAGE=" + stack.outputs["repository_url"] + ":stable" in user_data
+    # deploy on the local region points the hosts at the region's registry (no ECR data plane)
+    assert stack.outputs["tracked_image"] == f"{LOCAL_REGISTRY}/tt-single:stable"
+    assert "INFERENCE_IMAGE=" + stack.outputs["tracked_image"] + "\n" in user_data
     assert "DOMAIN=single.example.test" in user_data
     assert "UPDATE_SCHEDULE=17 * * * *\n" in user_data  # unquoted, as in defaults.env
 

@@ -2,7 +2,6 @@
 parsed structure, and the legacy/local variants validated by Debian's Packer 1.6.6."""
 
 import shutil
-import subprocess
 
 import pytest
 
@@ -22,10 +21,14 @@ def build_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def rendered(legacy=False, **image):
+REGION = templates.LocalRegion(endpoint="http://127.0.0.1:5000", source_ami="ami-0123456789abcdef0",
+                                ssh_username="admin")
+
+
+def rendered(legacy=False, region=None, tags=TAGS, **image):
     config = config_mod.load(overrides={"image": image} if image else None)
-    path = templates.render_aws(config=config, tags=TAGS, recipe_env=ENV, ami_name="inference-test",
-                                legacy=legacy)
+    path = templates.render_aws(config=config, tags=tags, recipe_env=ENV, ami_name="inference-test",
+                                legacy=legacy, region=region)
     return path, render.parse(path)
 
 
@@ -106,18 +109,34 @@ def test_provisioners_run_spec_between_recipe_and_cleanup():
     assert doc["build"][0]["post-processor"][0]["manifest"]["custom_data"]["RecipeHash"] == TAGS["RecipeHash"]
 
 
+def test_local_region_variant_is_the_same_builder_pointed_at_the_region():
+    """The Packer source seam: endpoint, base image and login differ; nothing else does."""
+    _, local = rendered(legacy=True, region=REGION)
+    _, aws = rendered(legacy=True)
+    src, aws_src = source(local), source(aws)
+    assert src["custom_endpoint_ec2"] == REGION.endpoint and src["source_ami"] == REGION.source_ami
+    assert src["skip_region_validation"] is True and src["skip_metadata_api_check"] is True
+    assert src["ssh_interface"] == "private_ip" and src["ssh_username"] == "admin"
+    assert "temporary_iam_instance_profile_policy_document" not in src and "source_ami_filter" not in src
+    same = {"encrypt_boot", "instance_type", "ami_name", "tags", "snapshot_tags", "run_tags", "communicator"}
+    assert {key: src[key] for key in same} == {key: aws_src[key] for key in same}
+    assert [kind for kind, _ in provisioners(local)] == [kind for kind, _ in provisioners(aws)]
+    assert provisioners(local)[3] == provisioners(aws)[3]  # the recipe itself
+    assert "data" not in rendered(region=REGION)[1]  # no Canonical image lookup in the region
+
+
 def test_values_cannot_inject_hcl(tmp_path):
-    nasty = {"Project": 'x" } evil = { "', "Note": "${file(\"/etc/passwd\")} %{ if true }"}
-    path = templates.render_local(host="10.99.0.2", port=22, user="admin", key_file=tmp_path / "k",
-                                  tags=nasty, recipe_env=ENV)
+    nasty = {"Project": 'x" } evil = { "', "Note": "${file(\"/etc/passwd\")} %{ if true }",
+             "RecipeHash": "r", "AppDigest": "sha256:1"}
+    path, _ = rendered(region=REGION, tags=nasty)
     data = render.parse(path)["build"][0]["post-processor"][0]["manifest"]["custom_data"]
-    assert set(data) == {"Project", "Note"}
+    assert set(data) == set(nasty)
     assert data["Note"].startswith("$${file(")
 
 
 def test_missing_template_value_is_an_error(tmp_path):
     with pytest.raises(UserError, match="undefined"):
-        render.render("local.pkr.hcl.j2", tmp_path, {"ssh_host": "x"})
+        render.render("aws.pkr.hcl.j2", tmp_path, {"legacy": True})
 
 
 def test_provision_steps_need_a_cleanup(tmp_path):
@@ -127,16 +146,10 @@ def test_provision_steps_need_a_cleanup(tmp_path):
         recipe.provision_steps(tmp_path)
 
 
-@pytest.mark.parametrize("variant", ["aws-legacy", "local"])
-def test_packer_1_6_validates(variant, tmp_path):
-    """Debian's Packer (1.6.6 here) accepts the legacy AWS and the local templates."""
-    if variant == "local":
-        key = tmp_path / "id"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
-        path = templates.render_local(host="10.99.0.2", port=22, user="admin", key_file=key, tags=TAGS,
-                                      recipe_env=ENV)
-    else:
-        path, _ = rendered(legacy=True)
+@pytest.mark.parametrize("region", [None, REGION], ids=["aws-legacy", "local-region"])
+def test_packer_1_6_validates(region):
+    """Debian's Packer (1.6.6 here) accepts the legacy template, for AWS and for the local region."""
+    path, _ = rendered(legacy=True, region=region)
     assert shutil.which("packer"), "packer is a host package (inferctl.bootstrap installs it)"
     assert packer.version() >= packer.OLDEST
     packer.validate(path)
