@@ -8,6 +8,8 @@ set -euo pipefail
 [[ "$INFERENCE_IMAGE" != *@* ]] || die "INFERENCE_IMAGE must be a tag reference, got a digest: $INFERENCE_IMAGE"
 
 log "installing files from $IMAGE_ROOT/rootfs"
+# The host programs' package is replaced whole: no module of an earlier install is left behind.
+rm -rf /usr/local/lib/inference/inference_host
 cp -r --no-preserve=ownership --preserve=mode "$IMAGE_ROOT/rootfs/." /
 sed -i "s|@INFERENCE_IMAGE@|${INFERENCE_IMAGE}|" /etc/inference/defaults.env
 if [ "$SHARED_KERNEL" = 1 ]; then
@@ -18,6 +20,13 @@ find /etc/inference /etc/caddy /etc/systemd/system /etc/sysctl.d /etc/docker -ty
 [ ! -f /etc/cron.d/inference-update ] || chmod 0644 /etc/cron.d/inference-update
 [ ! -f /usr/local/sbin/inference-update ] || chmod 0755 /usr/local/sbin/inference-update
 chmod 0755 /usr/local/lib/inference/wait-healthy /usr/local/lib/inference/api-keys
+# The package the two Python entry points import (inference_host): bytecode compiled here by the
+# host's python3 (a syntax error fails the bake; none from the uploading machine is kept), and
+# like the rest of /usr/local/lib/inference root's and writable by root only.
+find /usr/local/lib/inference/inference_host -name __pycache__ -type d -prune -exec rm -rf {} +
+python3 -m compileall -q /usr/local/lib/inference/inference_host
+find /usr/local/lib/inference -type d -exec chmod 0755 {} +
+find /usr/local/lib/inference/inference_host -type f -exec chmod 0644 {} +
 
 # The container's user (CONTAINER_USER=10001:10001) exists on the host too, so files it must
 # read (the API keys) can be group-owned by it.

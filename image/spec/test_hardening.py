@@ -21,6 +21,19 @@ def test_file_mode(host, path, mode, user, group):
     assert (f.mode, f.user, f.group) == (mode, user, group), f"{path}: {oct(f.mode)} {f.user}:{f.group}"
 
 
+def test_host_programs_package(host):
+    """The code the updater and the key fetcher run (inference_host, imported by their entry
+    points): in place, root's, readable by all, writable by root only."""
+    lib = "/usr/local/lib/inference"
+    package = host.file(f"{lib}/inference_host")
+    assert package.is_directory, f"{lib}/inference_host missing"
+    assert (package.mode, package.user, package.group) == (0o755, "root", "root")
+    for module in ("__init__.py", "envfile.py", "keys.py", "updater.py", "updater_cli.py"):
+        assert host.file(f"{lib}/inference_host/{module}").is_file, f"{module} missing"
+    loose = host.check_output(f"find {lib} \\( ! -user root -o ! -group root -o -perm /022 -o ! -perm -004 \\) -print")
+    assert not loose, f"not root's, writable by others, or not readable by all: {loose}"
+
+
 def _sysctl_file(host, path):
     text = host.file(path).content_string
     return dict((k.strip(), v.strip()) for k, v in

@@ -152,3 +152,10 @@ def test_updater_schedule_installed(host):
         pytest.skip("no updater in this image")
     assert cron.exists and cron.mode == 0o644 and cron.user == "root"
     assert re.search(r"^PATH=", cron.content_string, re.M) and re.search(r"^HOME=", cron.content_string, re.M)
+
+
+def test_updater_entry_point_finds_its_package(host):
+    if not host.file("/usr/local/sbin/inference-update").exists:
+        pytest.skip("no updater in this image")
+    usage = host.run("/usr/local/sbin/inference-update --help")
+    assert usage.rc == 0 and usage.stdout.startswith("usage: inference-update"), usage.stderr

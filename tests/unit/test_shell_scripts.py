@@ -1,11 +1,12 @@
 """Every shell script in the repository passes shellcheck (following what it sources)."""
 
+import os
 import shutil
 import subprocess
 
 import pytest
 
-from inferctl.paths import REPO
+from inferctl.paths import IMAGE_DIR, REPO
 
 
 def shell_scripts() -> list[str]:
@@ -33,4 +34,17 @@ def test_shellcheck_clean():
         pytest.fail("shellcheck is not installed (apt-get install shellcheck)")
     scripts = shell_scripts() + ["image/provision/lib.bash"]
     proc = subprocess.run(["shellcheck", "-x", *scripts], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_host_program_folders_pass_a_shellcheck_sweep():
+    """Sweeps that shellcheck every program in sbin/ (or lib/inference/) meet the Python entry
+    points too: each says on its second line that it is not a shell script (SC1071)."""
+    if not shutil.which("shellcheck"):
+        pytest.fail("shellcheck is not installed (apt-get install shellcheck)")
+    local = IMAGE_DIR / "rootfs" / "usr" / "local"
+    programs = sorted(path for folder in (local / "sbin", local / "lib" / "inference") for path in folder.iterdir()
+                      if path.is_file() and os.access(path, os.X_OK))
+    assert {path.name for path in programs} >= {"inference-update", "api-keys", "wait-healthy"}
+    proc = subprocess.run(["shellcheck", *map(str, programs)], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:]

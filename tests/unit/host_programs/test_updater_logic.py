@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from updater_module import SCRIPT, load
-
-iu = load()
+from inferctl.paths import IMAGE_DIR
+from inference_host.config import Paths, Settings
+from inference_host.envfile import parse_env_file
+from inference_host.errors import ConfigError, UpdateError
+from inference_host.files import write_atomic
+from inference_host.journal import JournalLog
+from inference_host.registry import Reference
+from inference_host.updater import SLOTS, UPSTREAM_RE, Updater
+from inference_host.updater_cli import main
 
 REPO = "10.99.0.1:5000/inference"
 D1, D2, D3 = ("sha256:" + c * 64 for c in "123")
@@ -58,7 +64,7 @@ class FakeHost:
                 pass
             case ["systemctl", "start", "--no-block", unit]:
                 slot = unit.split("@")[1].split(".")[0]
-                self.running[slot] = iu.parse_env_file(self.paths.slot_env(slot))["IMAGE"]
+                self.running[slot] = parse_env_file(self.paths.slot_env(slot))["IMAGE"]
             case ["systemctl", "stop", unit]:
                 self.running.pop(unit.split("@")[1].split(".")[0], None)
             case ["systemctl", "enable", "--quiet", unit]:
@@ -72,7 +78,7 @@ class FakeHost:
         return 0, "", ""
 
     def probe(self, port):
-        slot = next(s for s, p in iu.SLOTS.items() if p == port)
+        slot = next(s for s, p in SLOTS.items() if p == port)
         image = self.running.get(slot)
         return bool(image) and image.rpartition("@")[2] not in self.broken
 
@@ -80,7 +86,7 @@ class FakeHost:
         return [c for c in self.calls if c[:2] == ["docker", "pull"]]
 
     def serving_port(self):
-        return int(iu.UPSTREAM_RE.search(self.paths.upstream.read_text()).group(2))
+        return int(UPSTREAM_RE.search(self.paths.upstream.read_text()).group(2))
 
 
 class Clock:
@@ -100,9 +106,9 @@ def host(tmp_path):
     etc.mkdir()
     (etc / "defaults.env").write_text(f"# baked\nINFERENCE_IMAGE={REPO}:stable\nHEALTH_TIMEOUT=90\n"
                                       "UPDATE_SCHEDULE='17 * * * *'\n")
-    paths = iu.Paths(etc=etc, var=tmp_path / "var", lock=tmp_path / "lock" / "update.lock",
-                     daemon_json=tmp_path / "daemon.json", docker_config=tmp_path / "config.json",
-                     cron=tmp_path / "cron.d" / "inference-update")
+    paths = Paths(etc=etc, var=tmp_path / "var", lock=tmp_path / "lock" / "update.lock",
+                  daemon_json=tmp_path / "daemon.json", docker_config=tmp_path / "config.json",
+                  cron=tmp_path / "cron.d" / "inference-update")
     return FakeHost(paths)
 
 
@@ -116,8 +122,8 @@ def make(host):
         def log(event, level="info", **fields):
             records.append({"event": event, "level": level, **fields})
 
-        updater = iu.Updater(host.paths, runner=host, registry=registry, probe=host.probe, log=log,
-                             sleep=clock.sleep, clock=clock, health_timeout=health_timeout, drain_seconds=2)
+        updater = Updater(host.paths, runner=host, registry=registry, probe=host.probe, log=log,
+                          sleep=clock.sleep, clock=clock, health_timeout=health_timeout, drain_seconds=2)
         return updater, registry, records, clock
     return build
 
@@ -237,7 +243,7 @@ def test_rollback_without_previous_fails_clearly(host, make):
 def test_registry_down_changes_nothing(host, make):
     make(D1)[0].update()
     host.calls.clear()
-    error = iu.UpdateError("registry_unreachable", "cannot reach 10.99.0.1:5000: Connection refused")
+    error = UpdateError("registry_unreachable", "cannot reach 10.99.0.1:5000: Connection refused")
     updater, _, records, _ = make(error)
     assert updater.update() == 1
     assert host.calls == [] and host.running == {"blue": f"{REPO}@{D1}"}
@@ -292,33 +298,33 @@ def test_lock_held_exits_cleanly_without_asking_the_registry(host, make, capsys)
     host.paths.lock.parent.mkdir(parents=True)
     with open(host.paths.lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        assert iu.main(["run"], updater=updater) == 0
+        assert main(["run"], updater=updater) == 0
     assert registry.calls == 0 and records[-1]["event"] == "locked"
-    assert iu.main(["run"], updater=updater) == 0 and registry.calls == 1, "lock released afterwards"
+    assert main(["run"], updater=updater) == 0 and registry.calls == 1, "lock released afterwards"
 
 
 def test_missing_image_setting_is_a_config_error(host, make):
     (host.paths.etc / "defaults.env").write_text("HEALTH_TIMEOUT=90\n")
     updater, _, records, _ = make()
-    assert iu.main(["run"], updater=updater) == 2
+    assert main(["run"], updater=updater) == 2
     assert records[-1]["event"] == "config_error" and "INFERENCE_IMAGE" in records[-1]["reason"]
 
 
 def test_inference_env_overrides_defaults(host):
     (host.paths.etc / "inference.env").write_text('export INFERENCE_IMAGE="r.example.com/x/app:v9"\n'
                                                   "HEALTH_TIMEOUT=12 # short\nUPDATE_SCHEDULE=*/5 * * * *\n")
-    settings = iu.Settings.load(host.paths)
+    settings = Settings.load(host.paths)
     assert (settings.image, settings.health_timeout, settings.schedule) == \
         ("r.example.com/x/app:v9", 12.0, "*/5 * * * *")
     (host.paths.etc / "inference.env").write_text("HEALTH_TIMEOUT=soon\n")
-    with pytest.raises(iu.ConfigError, match="HEALTH_TIMEOUT='soon' is not a number"):
-        iu.Settings.load(host.paths)
+    with pytest.raises(ConfigError, match="HEALTH_TIMEOUT='soon' is not a number"):
+        Settings.load(host.paths)
 
 
 def test_schedule_writes_cron_from_settings_and_default_matches_the_image(host, make):
     updater, _, records, _ = make()
     assert updater.schedule() == 0
-    assert host.paths.cron.read_text() == (SCRIPT.parents[3] / "etc/cron.d/inference-update").read_text()
+    assert host.paths.cron.read_text() == (IMAGE_DIR / "rootfs/etc/cron.d/inference-update").read_text()
     (host.paths.etc / "inference.env").write_text("UPDATE_SCHEDULE='*/10 * * * *'\n")
     updater.schedule()
     text = host.paths.cron.read_text()
@@ -337,18 +343,18 @@ def test_schedule_writes_cron_from_settings_and_default_matches_the_image(host, 
     (f"r.example.com/app@{D1}", ("r.example.com", "app", "latest", D1)),
 ])
 def test_reference_parsing(text, expected):
-    ref = iu.Reference.parse(text)
+    ref = Reference.parse(text)
     assert (ref.host, ref.repository, ref.tag, ref.digest) == expected
 
 
 def test_bad_reference_is_a_config_error():
-    with pytest.raises(iu.ConfigError, match="not a sha256 digest"):
-        iu.Reference.parse("r.example.com/app@sha256:zz")
+    with pytest.raises(ConfigError, match="not a sha256 digest"):
+        Reference.parse("r.example.com/app@sha256:zz")
 
 
 def test_json_lines_on_stdout_one_per_decision(host, make, capsys):
     updater, _, _, _ = make(D1)
-    updater.log = iu.JournalLog(use_syslog=False)
+    updater.log = JournalLog(use_syslog=False)
     updater.update()
     lines = capsys.readouterr().out.splitlines()
     events = [json.loads(line)["event"] for line in lines]
@@ -360,18 +366,18 @@ def test_status_prints_state(host, make, capsys):
     make(D1)[0].update()
     capsys.readouterr()
     updater, _, _, _ = make(D1)
-    assert iu.main(["status"], updater=updater) == 0
+    assert main(["status"], updater=updater) == 0
     assert json.loads(capsys.readouterr().out)["current"] == D1
 
 
 def test_state_write_is_atomic(tmp_path):
     target = tmp_path / "state.json"
     target.write_text("old")
-    iu.write_atomic(target, "new")
+    write_atomic(target, "new")
     assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["state.json"]
 
 
 def test_paths_from_env(tmp_path):
-    paths = iu.Paths.from_env({"INFERENCE_UPDATE_VAR": str(tmp_path), "HOME": "/home/x"})
+    paths = Paths.from_env({"INFERENCE_UPDATE_VAR": str(tmp_path), "HOME": "/home/x"})
     assert paths.state == tmp_path / "state.json" and paths.etc == Path("/etc/inference")
     assert paths.docker_config == Path("/home/x/.docker/config.json")

@@ -1,9 +1,8 @@
-"""The on-host API keys script (image/rootfs/usr/local/lib/inference/api-keys), run in-process
-against a moto server on loopback (SSM) and a fake IMDSv2 on another loopback port."""
+"""The on-host API keys program (inference_host.keys, run by /usr/local/lib/inference/api-keys),
+in-process against a moto server on loopback (SSM) and a fake IMDSv2 on another loopback port,
+both found through the AWS SDKs' endpoint variables."""
 
 import grp
-import importlib.machinery
-import importlib.util
 import json
 import os
 import stat
@@ -13,21 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from inferctl.local.moto import Moto
-from inferctl.paths import IMAGE_DIR
+from inference_host import aws, sigv4
+from inference_host import keys as api_keys
+from inference_host.imds import endpoint as metadata_endpoint
 
-SCRIPT = IMAGE_DIR / "rootfs" / "usr" / "local" / "lib" / "inference" / "api-keys"
 REGION = "eu-west-1"
 CREDS = {"AccessKeyId": "ASIATESTING", "SecretAccessKey": "testing", "Token": "session-token"}
-
-
-def _load():
-    loader = importlib.machinery.SourceFileLoader("inference_api_keys", str(SCRIPT))
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("inference_api_keys", loader))
-    loader.exec_module(module)
-    return module
-
-
-keys_script = _load()
 
 
 class _Imds(BaseHTTPRequestHandler):
@@ -78,8 +68,8 @@ def host(tmp_path, imds, moto):
     """An /etc/inference with the baked defaults and the environment pointing at the fakes."""
     (tmp_path / "defaults.env").write_text(f"API_KEYS_FILE={tmp_path}/api-keys\nDOMAIN=\n")
     (tmp_path / "api-keys").write_text("")
-    return {"INFERENCE_API_KEYS_ETC": str(tmp_path), "INFERENCE_IMDS_ENDPOINT": imds,
-            "INFERENCE_SSM_ENDPOINT": moto.endpoint_url() + "/",
+    return {"INFERENCE_API_KEYS_ETC": str(tmp_path), "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds,
+            "AWS_ENDPOINT_URL_SSM": moto.endpoint_url(),
             "INFERENCE_API_KEYS_GROUP": grp.getgrgid(os.getgid()).gr_name}
 
 
@@ -94,7 +84,7 @@ def test_fetches_the_parameter_into_the_key_file(host, moto, capsys):
     moto.client("ssm", REGION).put_parameter(Name="/svc-a/api-keys", Type="SecureString",
                                              Value="first-key-0123456789\nsecond-key-0123456789")
     path = _configure(host, "/svc-a/api-keys")
-    assert keys_script.main(host) == 0
+    assert api_keys.main(host) == 0
     with open(path) as keys:
         assert keys.read() == "first-key-0123456789\nsecond-key-0123456789\n"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
@@ -102,7 +92,7 @@ def test_fetches_the_parameter_into_the_key_file(host, moto, capsys):
     # every boot: a rotated value replaces the file
     moto.client("ssm", REGION).put_parameter(Name="/svc-a/api-keys", Type="SecureString",
                                              Value="rotated-0123456789", Overwrite=True)
-    assert keys_script.main(host) == 0
+    assert api_keys.main(host) == 0
     with open(path) as keys:
         assert keys.read() == "rotated-0123456789\n"
 
@@ -111,7 +101,7 @@ def test_missing_parameter_fails_and_leaves_the_file(host, capsys):
     path = _configure(host, "/svc-missing/api-keys")
     with open(path, "w") as keys:
         keys.write("old-key\n")
-    assert keys_script.main(host) == 1
+    assert api_keys.main(host) == 1
     err = capsys.readouterr().err
     assert err.startswith("inference-api-keys: SSM GetParameter /svc-missing/api-keys in eu-west-1: "
                           "ParameterNotFound") and err.count("\n") == 1
@@ -121,17 +111,28 @@ def test_missing_parameter_fails_and_leaves_the_file(host, capsys):
 
 def test_no_instance_metadata_fails_clearly(host, capsys):
     path = _configure(host, "/svc-a/api-keys")
-    host["INFERENCE_IMDS_ENDPOINT"] = "http://127.0.0.1:9"  # discard port: nothing listens
-    assert keys_script.main(host) == 1
+    host["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = "http://127.0.0.1:9"  # discard port: nothing listens
+    assert api_keys.main(host) == 1
     err = capsys.readouterr().err
     assert "inference-api-keys: instance metadata http://127.0.0.1:9 unreachable" in err
     with open(path) as keys:
         assert keys.read() == ""
 
 
+def test_an_unreadable_settings_line_fails_and_leaves_the_file(host, capsys):
+    etc = host["INFERENCE_API_KEYS_ETC"]
+    with open(f"{etc}/inference.env", "w") as out:
+        out.write("INFERENCE_IMAGE=x:stable\nAPI_KEYS_PARAMETER /svc-a/api-keys\n")
+    assert api_keys.main(host) == 1
+    assert capsys.readouterr().err == (f"inference-api-keys: {etc}/inference.env:2: expected KEY=VALUE, "
+                                       "got 'API_KEYS_PARAMETER /svc-a/api-keys'\n")
+    with open(f"{etc}/api-keys") as keys_file:
+        assert keys_file.read() == "", "no random key made in place of the parameter's"
+
+
 def test_without_a_parameter_an_empty_file_gets_one_key(host):
     path = f"{host['INFERENCE_API_KEYS_ETC']}/api-keys"
-    assert keys_script.main(host) == 0
+    assert api_keys.main(host) == 0
     with open(path) as keys:
         lines = keys.read().splitlines()
     assert len(lines) == 1 and len(lines[0]) >= 40
@@ -143,10 +144,48 @@ def test_without_a_parameter_existing_keys_stay(host):
     with open(path, "w") as keys:
         keys.write("operator-key\n")
     before = os.stat(path).st_mtime_ns
-    assert keys_script.main(host) == 0
+    assert api_keys.main(host) == 0
     with open(path) as keys:
         assert keys.read() == "operator-key\n"
     assert os.stat(path).st_mtime_ns == before
+
+
+def test_the_ssm_endpoint_is_chosen_as_the_sdks_choose_it():
+    assert aws.endpoint_url("ssm", REGION, {}) == "https://ssm.eu-west-1.amazonaws.com/"
+    general = {"AWS_ENDPOINT_URL": "http://10.99.0.1:4566"}
+    assert aws.endpoint_url("ssm", REGION, general) == "http://10.99.0.1:4566/"
+    both = {"AWS_ENDPOINT_URL": "http://10.99.0.1:4566/", "AWS_ENDPOINT_URL_SSM": "http://ssm.internal:8080/"}
+    assert aws.endpoint_url("ssm", REGION, both) == "http://ssm.internal:8080/"
+    assert aws.endpoint_url("ssm", REGION, {**general, "AWS_ENDPOINT_URL_SSM": ""}) == "http://10.99.0.1:4566/"
+    assert aws.endpoint_url("ssm", REGION, {"AWS_ENDPOINT_URL_EC2": "http://ec2.internal"}) == \
+        "https://ssm.eu-west-1.amazonaws.com/", "another service's endpoint is not SSM's"
+
+
+def test_the_metadata_service_is_the_link_local_address_unless_set():
+    assert metadata_endpoint({}) == "http://169.254.169.254"
+    assert metadata_endpoint({"AWS_ENDPOINT_URL": "http://10.99.0.1:4566"}) == "http://169.254.169.254"
+    assert metadata_endpoint({"AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://10.99.0.1:8000/"}) == \
+        "http://10.99.0.1:8000"
+
+
+def test_the_general_endpoint_setting_reaches_ssm(host, moto):
+    moto.client("ssm", REGION).put_parameter(Name="/svc-general/api-keys", Type="SecureString",
+                                             Value="general-key-0123456789")
+    host["AWS_ENDPOINT_URL"] = host.pop("AWS_ENDPOINT_URL_SSM")
+    path = _configure(host, "/svc-general/api-keys")
+    assert api_keys.main(host) == 0
+    with open(path) as keys_file:
+        assert keys_file.read() == "general-key-0123456789\n"
+
+
+def test_the_ssm_endpoint_setting_wins_over_the_general_one(host, moto):
+    moto.client("ssm", REGION).put_parameter(Name="/svc-ssm/api-keys", Type="SecureString",
+                                             Value="ssm-key-0123456789")
+    host["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # discard port: used, the fetch would fail
+    path = _configure(host, "/svc-ssm/api-keys")
+    assert api_keys.main(host) == 0
+    with open(path) as keys_file:
+        assert keys_file.read() == "ssm-key-0123456789\n"
 
 
 def test_signature_matches_botocore(monkeypatch):
@@ -159,7 +198,7 @@ def test_signature_matches_botocore(monkeypatch):
     url = "https://ssm.eu-west-1.amazonaws.com/"
     body = b'{"Name": "/p/api-keys", "WithDecryption": true}'
     base = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonSSM.GetParameter"}
-    ours = keys_script.sign(CREDS, REGION, url, base, body, "20261127T050000Z")
+    ours = sigv4.sign(CREDS, REGION, "ssm", url, base, body, "20261127T050000Z")
 
     monkeypatch.setattr(auth, "get_current_datetime", lambda *a, **k: datetime.datetime(2026, 11, 27, 5, 0, 0))
     request = AWSRequest(method="POST", url=url, data=body, headers=dict(base))

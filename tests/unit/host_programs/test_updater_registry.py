@@ -23,9 +23,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from inferctl.health import wait_for_200
-from updater_module import load
-
-iu = load()
+from inference_host.config import Paths
+from inference_host.errors import UpdateError
+from inference_host.registry import Reference, Registry
+from inference_host.updater import Updater
 
 DIGEST = "sha256:" + "ab" * 32
 ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
@@ -36,8 +37,8 @@ def paths_for(tmp_path, docker_config=None, daemon=None):
         (tmp_path / "config.json").write_text(json.dumps(docker_config))
     if daemon is not None:
         (tmp_path / "daemon.json").write_text(json.dumps(daemon))
-    return iu.Paths(etc=tmp_path, var=tmp_path, lock=tmp_path / "lock", daemon_json=tmp_path / "daemon.json",
-                    docker_config=tmp_path / "config.json", cron=tmp_path / "cron")
+    return Paths(etc=tmp_path, var=tmp_path, lock=tmp_path / "lock", daemon_json=tmp_path / "daemon.json",
+                 docker_config=tmp_path / "config.json", cron=tmp_path / "cron")
 
 
 class Helper:
@@ -107,7 +108,7 @@ class AuthRegistry:
 
 
 def ref(port):
-    return iu.Reference.parse(f"127.0.0.1:{port}/app:stable")
+    return Reference.parse(f"127.0.0.1:{port}/app:stable")
 
 
 @pytest.mark.parametrize("mode", ["basic", "bearer"])
@@ -115,7 +116,7 @@ def test_challenge_answered_with_helper_credentials(tmp_path, mode):
     helper = Helper()
     with AuthRegistry(mode) as server:
         host = f"127.0.0.1:{server.port}"
-        registry = iu.Registry(paths_for(tmp_path, {"credHelpers": {host: "ecr-login"}}), helper)
+        registry = Registry(paths_for(tmp_path, {"credHelpers": {host: "ecr-login"}}), helper)
         assert registry.digest(ref(server.port)) == DIGEST
     assert helper.calls == [(["docker-credential-ecr-login", "get"], host)]
     accepts = server.requests[0][2]["Accept"]
@@ -130,34 +131,34 @@ def test_static_auths_entry_is_used(tmp_path):
     with AuthRegistry("basic", user="u", secret="p:w") as server:
         auth = base64.b64encode(b"u:p:w").decode()
         config = {"auths": {f"127.0.0.1:{server.port}": {"auth": auth}}}
-        assert iu.Registry(paths_for(tmp_path, config)).digest(ref(server.port)) == DIGEST
+        assert Registry(paths_for(tmp_path, config)).digest(ref(server.port)) == DIGEST
 
 
 def test_expired_credentials_are_a_clear_error(tmp_path):
     with AuthRegistry("basic") as server:
         helper = Helper(secret="expired")
-        registry = iu.Registry(paths_for(tmp_path, {"credsStore": "ecr-login"}), helper)
-        with pytest.raises(iu.UpdateError, match="rejected the credentials") as exc:
+        registry = Registry(paths_for(tmp_path, {"credsStore": "ecr-login"}), helper)
+        with pytest.raises(UpdateError, match="rejected the credentials") as exc:
             registry.digest(ref(server.port))
     assert exc.value.event == "auth_error"
 
 
 def test_missing_credentials_are_a_clear_error(tmp_path):
     with AuthRegistry("basic") as server:
-        with pytest.raises(iu.UpdateError, match="needs credentials and none are configured"):
-            iu.Registry(paths_for(tmp_path)).digest(ref(server.port))
+        with pytest.raises(UpdateError, match="needs credentials and none are configured"):
+            Registry(paths_for(tmp_path)).digest(ref(server.port))
     with AuthRegistry("bearer") as server:
-        with pytest.raises(iu.UpdateError, match="answered HTTP 401; no credentials configured"):
-            iu.Registry(paths_for(tmp_path)).digest(ref(server.port))
+        with pytest.raises(UpdateError, match="answered HTTP 401; no credentials configured"):
+            Registry(paths_for(tmp_path)).digest(ref(server.port))
 
 
 def test_credential_helper_failure_is_reported_with_its_message(tmp_path):
     message = "error getting credentials - err: exit status 1, out: `no EC2 IMDS role found`"
-    registry = iu.Registry(paths_for(tmp_path), Helper(code=1, stderr=message))
-    with pytest.raises(iu.UpdateError, match="docker-credential-ecr-login get failed .*no EC2 IMDS role"):
+    registry = Registry(paths_for(tmp_path), Helper(code=1, stderr=message))
+    with pytest.raises(UpdateError, match="docker-credential-ecr-login get failed .*no EC2 IMDS role"):
         registry.credentials(ECR)  # ECR hosts use ecr-login even without a credHelpers entry
-    missing = iu.Registry(paths_for(tmp_path), Helper(code=127))
-    with pytest.raises(iu.UpdateError, match="docker-credential-ecr-login is not installed"):
+    missing = Registry(paths_for(tmp_path), Helper(code=127))
+    with pytest.raises(UpdateError, match="docker-credential-ecr-login is not installed"):
         missing.credentials(ECR)
 
 
@@ -170,14 +171,14 @@ def test_end_to_end_auth_error_fails_the_run_without_changes(tmp_path):
         calls.append(argv)
         return 1, "", "credentials expired"
 
-    class Ecr(iu.Registry):  # the real ECR host needs the internet: answer its challenge locally
+    class Ecr(Registry):  # the real ECR host needs the internet: answer its challenge locally
         def _request(self, method, url, headers, ref):
             if "Authorization" not in headers:
                 return 401, {"WWW-Authenticate": 'Basic realm="https://x/"'}, b""
             raise AssertionError("no credentials should have been sent")
 
-    updater = iu.Updater(paths, runner=runner, registry=Ecr(paths, runner),
-                         log=lambda event, level="info", **f: records.append((event, level, f)))
+    updater = Updater(paths, runner=runner, registry=Ecr(paths, runner),
+                      log=lambda event, level="info", **f: records.append((event, level, f)))
     assert updater.update() == 1
     assert calls == [["docker-credential-ecr-login", "get"]], "no pull, no systemctl"
     assert records[-1][0:2] == ("auth_error", "error") and "credentials expired" in records[-1][2]["reason"]
@@ -190,8 +191,8 @@ def free_port():
 
 
 def test_registry_down_and_dns_failure_are_unreachable(tmp_path, monkeypatch):
-    registry = iu.Registry(paths_for(tmp_path), timeout=2)
-    with pytest.raises(iu.UpdateError, match="cannot reach 127.0.0.1:.*refused") as exc:
+    registry = Registry(paths_for(tmp_path), timeout=2)
+    with pytest.raises(UpdateError, match="cannot reach 127.0.0.1:.*refused") as exc:
         registry.digest(ref(free_port()))
     assert exc.value.event == "registry_unreachable"
 
@@ -199,12 +200,12 @@ def test_registry_down_and_dns_failure_are_unreachable(tmp_path, monkeypatch):
         raise socket.gaierror(-2, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_dns)
-    with pytest.raises(iu.UpdateError, match="cannot reach registry.example.com.*Name or service not known"):
-        registry.digest(iu.Reference.parse("registry.example.com/app:stable"))
+    with pytest.raises(UpdateError, match="cannot reach registry.example.com.*Name or service not known"):
+        registry.digest(Reference.parse("registry.example.com/app:stable"))
 
 
 def test_scheme_from_insecure_registries(tmp_path):
-    registry = iu.Registry(paths_for(tmp_path, daemon={"insecure-registries": ["10.99.0.1:5000", "10.50.0.0/16"]}))
+    registry = Registry(paths_for(tmp_path, daemon={"insecure-registries": ["10.99.0.1:5000", "10.50.0.0/16"]}))
     assert registry.insecure("10.99.0.1:5000")
     assert registry.insecure("10.50.3.4:443")
     assert registry.insecure("127.0.0.1:5000") and registry.insecure("localhost:5000")
@@ -276,9 +277,9 @@ def image_manifest(port, name, version):
 
 def test_head_digest_against_docker_registry(tmp_path, real_registry):
     port, name = real_registry, "team/inference"
-    registry = iu.Registry(paths_for(tmp_path))
-    tracked = iu.Reference.parse(f"127.0.0.1:{port}/{name}:stable")
-    with pytest.raises(iu.UpdateError, match="does not exist in the registry"):
+    registry = Registry(paths_for(tmp_path))
+    tracked = Reference.parse(f"127.0.0.1:{port}/{name}:stable")
+    with pytest.raises(UpdateError, match="does not exist in the registry"):
         registry.digest(tracked)
 
     media, manifest = image_manifest(port, name, "v2")
@@ -293,7 +294,7 @@ def test_head_digest_against_docker_registry(tmp_path, real_registry):
                             "platform": {"architecture": "amd64", "os": "linux"}}]}
     moved = push_manifest(port, name, "stable", index, index_type)
     assert registry.digest(tracked) == moved != v3, "the tag's own (index) digest, not a child's"
-    assert registry.digest(iu.Reference.parse(f"127.0.0.1:{port}/{name}:v3")) == v3
+    assert registry.digest(Reference.parse(f"127.0.0.1:{port}/{name}:v3")) == v3
 
 
 def test_updater_run_against_docker_registry_makes_no_pull_when_unchanged(tmp_path, real_registry):
@@ -304,8 +305,8 @@ def test_updater_run_against_docker_registry_makes_no_pull_when_unchanged(tmp_pa
     (tmp_path / "defaults.env").write_text(f"INFERENCE_IMAGE=127.0.0.1:{port}/{name}:stable\n")
     (tmp_path / "state.json").write_text(json.dumps({"active_slot": "blue", "current": digest}))
     calls, records = [], []
-    updater = iu.Updater(paths_for(tmp_path), runner=lambda argv, **kw: calls.append(argv) or (1, "", ""),
-                         log=lambda event, level="info", **f: records.append(event))
+    updater = Updater(paths_for(tmp_path), runner=lambda argv, **kw: calls.append(argv) or (1, "", ""),
+                      log=lambda event, level="info", **f: records.append(event))
     started = time.monotonic()
     assert updater.update() == 0
     print(f"unchanged run against docker-registry: {time.monotonic() - started:.3f}s")

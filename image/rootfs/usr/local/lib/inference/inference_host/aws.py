@@ -1,0 +1,49 @@
+"""The AWS API calls a host program makes (SSM GetParameter), sent where the AWS SDKs would send them.
+
+Endpoint: ``AWS_ENDPOINT_URL_<SERVICE>`` (``AWS_ENDPOINT_URL_SSM``), else ``AWS_ENDPOINT_URL``, else
+the public regional endpoint ``https://<service>.<region>.amazonaws.com``. The local AWS region
+sets ``AWS_ENDPOINT_URL`` in the hosts' systemd environment; on EC2 neither is set.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import urllib.error
+import urllib.request
+
+from .sigv4 import sign
+
+TIMEOUT = 5  # seconds per request (the instance metadata service's too)
+SSM_TARGET = "AmazonSSM.GetParameter"
+
+
+class AwsError(Exception):
+    """An AWS call, or the instance metadata service, failed; the message says which and why."""
+
+
+def endpoint_url(service: str, region: str, env) -> str:
+    """The URL (ending in /) ``service`` calls go to, from the SDKs' standard variables in ``env``."""
+    custom = env.get(f"AWS_ENDPOINT_URL_{service.upper()}") or env.get("AWS_ENDPOINT_URL")
+    return (custom or f"https://{service}.{region}.amazonaws.com").rstrip("/") + "/"
+
+
+def get_parameter(endpoint: str, region: str, creds: dict, name: str) -> str:
+    """The decrypted value of the SSM parameter ``name``."""
+    body = json.dumps({"Name": name, "WithDecryption": True}).encode()
+    headers = sign(creds, region, "ssm", endpoint, {"Content-Type": "application/x-amz-json-1.1",
+                                                    "X-Amz-Target": SSM_TARGET}, body,
+                   _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
+    request = urllib.request.Request(endpoint, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return json.load(response)["Parameter"]["Value"]
+    except urllib.error.HTTPError as exc:
+        try:
+            error = json.loads(exc.read())
+        except ValueError:
+            error = {}
+        kind = str(error.get("__type", f"HTTP {exc.code}")).rsplit("#", 1)[-1]
+        raise AwsError(f"SSM GetParameter {name} in {region}: {kind} {error.get('message', '')}".rstrip()) from None
+    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+        raise AwsError(f"SSM GetParameter {name} at {endpoint}: {getattr(exc, 'reason', exc)!s}") from None

@@ -1,0 +1,90 @@
+"""The updater's host paths (each movable with an INFERENCE_UPDATE_* variable, for tests) and its
+settings (defaults.env, then inference.env on top)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .envfile import EnvFileError, read_env_files
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Paths:
+    etc: Path = Path("/etc/inference")
+    var: Path = Path("/var/lib/inference")
+    lock: Path = Path("/run/lock/inference-update.lock")
+    daemon_json: Path = Path("/etc/docker/daemon.json")
+    docker_config: Path = Path("/root/.docker/config.json")
+    cron: Path = Path("/etc/cron.d/inference-update")
+
+    @classmethod
+    def from_env(cls, env=os.environ) -> "Paths":
+        docker_dir = env.get("DOCKER_CONFIG") or (Path(env.get("HOME", "/root")) / ".docker")
+        return cls(
+            etc=Path(env.get("INFERENCE_UPDATE_ETC", cls.etc)),
+            var=Path(env.get("INFERENCE_UPDATE_VAR", cls.var)),
+            lock=Path(env.get("INFERENCE_UPDATE_LOCK", cls.lock)),
+            daemon_json=Path(env.get("INFERENCE_UPDATE_DAEMON_JSON", cls.daemon_json)),
+            docker_config=Path(env.get("INFERENCE_UPDATE_DOCKER_CONFIG", Path(docker_dir) / "config.json")),
+            cron=Path(env.get("INFERENCE_UPDATE_CRON", cls.cron)),
+        )
+
+    @property
+    def state(self) -> Path:
+        return self.var / "state.json"
+
+    @property
+    def upstream(self) -> Path:
+        return self.var / "upstream.caddy"
+
+    def slot_env(self, slot: str) -> Path:
+        return self.var / f"slot-{slot}.env"
+
+
+def read_env(*files: Path) -> dict[str, str]:
+    """The env files' settings (envfile's rules); a line they break is a ConfigError (exit 2)."""
+    try:
+        return read_env_files(*files)
+    except EnvFileError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    image: str
+    health_timeout: float
+    drain_seconds: float
+    schedule: str
+
+    @classmethod
+    def load(cls, paths: Paths) -> "Settings":
+        """defaults.env (baked), then inference.env (user-data / local deploy) overrides it."""
+        defaults = paths.etc / "defaults.env"
+        if not defaults.exists():
+            raise ConfigError(f"{defaults} is missing (the image bakes it)")
+        override = paths.etc / "inference.env"
+        values = read_env(defaults, override)
+        image = values.get("INFERENCE_IMAGE", "")
+        if not image:
+            raise ConfigError(f"INFERENCE_IMAGE is not set in {defaults} or {override}")
+        schedule = values.get("UPDATE_SCHEDULE", "") or "17 * * * *"
+        if len(schedule.split()) != 5:
+            raise ConfigError(f"UPDATE_SCHEDULE={schedule!r} is not a 5-field cron schedule")
+        return cls(image=image,
+                   health_timeout=_seconds(values, "HEALTH_TIMEOUT", 90),
+                   drain_seconds=_seconds(values, "DRAIN_SECONDS", 3),
+                   schedule=schedule)
+
+
+def _seconds(values: dict[str, str], key: str, default: float) -> float:
+    raw = values.get(key, "") or str(default)
+    try:
+        number = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not a number of seconds") from None
+    if number < 0:
+        raise ConfigError(f"{key}={raw!r} must not be negative")
+    return number

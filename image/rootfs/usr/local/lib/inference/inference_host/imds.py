@@ -1,0 +1,48 @@
+"""The instance metadata service, IMDSv2 only: this instance's region and its role's credentials.
+
+Address: ``AWS_EC2_METADATA_SERVICE_ENDPOINT`` when set (as the AWS SDKs read it), else the
+link-local http://169.254.169.254 (the local AWS region routes that address to its own service).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+from .aws import TIMEOUT, AwsError
+
+DEFAULT_ENDPOINT = "http://169.254.169.254"
+
+
+def endpoint(env) -> str:
+    """The metadata service's base URL (no trailing /) for the environment ``env``."""
+    return (env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+
+
+def _http(request: urllib.request.Request, what: str) -> bytes:
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        raise AwsError(f"{what}: HTTP {exc.code} {exc.read()[:300].decode(errors='replace')}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise AwsError(f"{what}: {getattr(exc, 'reason', exc)}") from None
+
+
+def instance_identity(base: str) -> tuple[str, dict]:
+    """(region, role credentials) from the metadata service at ``base``."""
+    what = f"instance metadata {base} unreachable or refused (not on EC2, or no instance profile?)"
+    token = _http(urllib.request.Request(f"{base}/latest/api/token", method="PUT",
+                                         headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}), what)
+
+    def get(path: str) -> str:
+        return _http(urllib.request.Request(f"{base}/latest/{path}",
+                                            headers={"X-aws-ec2-metadata-token": token.decode()}), what).decode()
+
+    region = get("meta-data/placement/region").strip()
+    roles = get("meta-data/iam/security-credentials/").split()
+    if not roles:
+        raise AwsError("the instance has no IAM role (instance profile)")
+    creds = json.loads(get(f"meta-data/iam/security-credentials/{roles[0]}"))
+    return region, creds

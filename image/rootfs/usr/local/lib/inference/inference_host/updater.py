@@ -1,0 +1,252 @@
+"""The updater's decisions: a new digest starts in the idle slot, traffic moves once it is healthy."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from .commands import run_command
+from .config import Paths, Settings, read_env
+from .errors import ConfigError, UpdateError
+from .files import write_atomic
+from .health import http_healthy
+from .journal import TAG, JournalLog, utc_now
+from .registry import DIGEST_RE, Reference, Registry
+
+SLOTS = {"blue": 8081, "green": 8082}
+UPSTREAM_RE = re.compile(r"(reverse_proxy\s+(?:http://)?127\.0\.0\.1:)(\d+)")
+BAD_KEPT = 20
+CRON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+EMPTY_STATE = {"active_slot": None, "current": None, "previous": None, "bad": [],
+               "last_check": None, "last_result": None}
+
+
+class Updater:
+    """The decisions. Everything that touches the host is injected, so tests can fake it."""
+
+    def __init__(self, paths: Paths, *, runner=run_command, registry=None, probe=http_healthy,
+                 log=None, sleep=time.sleep, clock=time.monotonic, health_timeout: float | None = None,
+                 drain_seconds: float | None = None):
+        self.paths = paths
+        self.run_cmd = runner
+        self.registry = registry or Registry(paths, runner)
+        self.probe = probe
+        self.log = log or JournalLog()
+        self.sleep = sleep
+        self.clock = clock
+        self.health_timeout = health_timeout
+        self.drain_seconds = drain_seconds
+
+    # state
+    def load_state(self) -> dict:
+        state = dict(EMPTY_STATE)
+        if self.paths.state.exists():
+            try:
+                state.update(json.loads(self.paths.state.read_text()))
+            except ValueError as exc:
+                raise ConfigError(f"{self.paths.state} is not valid JSON ({exc}); fix or remove it") from None
+        if not state["active_slot"]:
+            state.update(self._discover())
+        return state
+
+    def _discover(self) -> dict:
+        """No state yet (first run after the bake): read the active slot from Caddy's upstream."""
+        if not self.paths.upstream.exists():
+            return {}
+        match = UPSTREAM_RE.search(self.paths.upstream.read_text())
+        slot = next((s for s, p in SLOTS.items() if match and int(match.group(2)) == p), None)
+        if not slot:
+            return {}
+        found = {"active_slot": slot}
+        digest = read_env(self.paths.slot_env(slot)).get("IMAGE", "").rpartition("@")[2]
+        if DIGEST_RE.match(digest):
+            found["current"] = digest
+        return found
+
+    def save_state(self, state: dict) -> None:
+        write_atomic(self.paths.state, json.dumps(state, indent=2, sort_keys=True) + "\n")
+
+    # commands
+    def cmd(self, argv: list[str], what: str, event: str = "command_failed", **fields) -> str:
+        code, out, err = self.run_cmd(argv)
+        if code != 0:
+            detail = (err or out).strip().splitlines()
+            raise UpdateError(event, f"{what} failed (exit {code}): {detail[-1] if detail else 'no output'}",
+                              **fields)
+        return out
+
+    def settings(self) -> Settings:
+        return Settings.load(self.paths)
+
+    def check(self) -> int:
+        settings = self.settings()
+        ref = Reference.parse(settings.image)
+        state = self.load_state()
+        try:
+            digest = self.registry.digest(ref)
+        except UpdateError as exc:
+            self.log(exc.event, "error", reason=exc.reason, image=settings.image, **exc.fields)
+            return 1
+        self.log("check", image=settings.image, digest=digest, current=state["current"],
+                 update_available=digest != state["current"] and digest not in state["bad"],
+                 known_bad=digest in state["bad"])
+        return 0
+
+    def update(self) -> int:
+        settings = self.settings()
+        ref = Reference.parse(settings.image)
+        state = self.load_state()
+        state["last_check"] = utc_now()
+        self.schedule(settings)
+        try:
+            digest = self.registry.digest(ref)
+        except UpdateError as exc:
+            return self._failed(state, exc, image=settings.image)
+        if digest == state["current"]:
+            return self._done(state, "unchanged", digest=digest)
+        if digest in state["bad"]:
+            return self._done(state, "skip_bad", digest=digest,
+                              reason="recorded as bad; waiting for the tag to move to another digest")
+        self.log("update_found", image=settings.image, digest=digest, current=state["current"])
+        try:
+            self.deploy(ref, digest, state, settings)
+        except UpdateError as exc:
+            if exc.event == "unhealthy":
+                state["bad"] = (state["bad"] + [digest])[-BAD_KEPT:]
+            return self._failed(state, exc, digest=digest)
+        return self._done(state, "updated", digest=digest, slot=state["active_slot"],
+                          previous=state["previous"])
+
+    def rollback(self) -> int:
+        settings = self.settings()
+        ref = Reference.parse(settings.image)
+        state = self.load_state()
+        target, leaving = state["previous"], state["current"]
+        if not target:
+            return self._failed(state, UpdateError("rollback_impossible", "no previous digest recorded"))
+        self.log("rollback_start", digest=target, leaving=leaving)
+        try:
+            self.deploy(ref, target, state, settings)
+        except UpdateError as exc:
+            return self._failed(state, exc, digest=target)
+        # the operator chose `target`; the digest left is held so the next run does not roll
+        # straight forward again (a new push moves the tag to another digest and lifts that)
+        bad = [d for d in state["bad"] if d not in (target, leaving)]
+        state["bad"] = (bad + [leaving] if leaving else bad)[-BAD_KEPT:]
+        return self._done(state, "rolled_back", digest=target, slot=state["active_slot"],
+                          held=leaving, reason="the digest left is held as bad until the tag moves")
+
+    def status(self) -> int:
+        state = self.load_state()
+        print(json.dumps(state, indent=2, sort_keys=True))
+        return 0
+
+    def schedule(self, settings: Settings | None = None) -> int:
+        """Keep the cron file in line with UPDATE_SCHEDULE (every run does this too)."""
+        settings = settings or self.settings()
+        text = (f"# {TAG}: written by `inference-update schedule` from UPDATE_SCHEDULE;\n"
+                "# at boot it applies the schedule user-data may have set in inference.env\n"
+                f"SHELL=/bin/sh\nPATH={CRON_PATH}\nHOME=/root\n"
+                "@reboot root /usr/local/sbin/inference-update schedule >/dev/null 2>&1\n"
+                f"{settings.schedule} root /usr/local/sbin/inference-update run >/dev/null 2>&1\n")
+        if self.paths.cron.exists() and self.paths.cron.read_text() == text:
+            return 0
+        write_atomic(self.paths.cron, text)
+        self.log("schedule", schedule=settings.schedule, file=str(self.paths.cron))
+        return 0
+
+    # the swap
+    def deploy(self, ref: Reference, digest: str, state: dict, settings: Settings) -> None:
+        """Start `digest` in the idle slot; switch only once healthy. Raises with nothing changed."""
+        old = state["active_slot"]
+        new = "green" if old == "blue" else "blue"
+        image = ref.pinned(digest)
+        self.cmd(["systemctl", "stop", f"inference@{new}.service"], f"stopping idle slot {new}")
+        # a slot that crash-looped into its start limit refuses the next start until reset
+        self.run_cmd(["systemctl", "reset-failed", f"inference@{new}.service"])
+        code, _, _ = self.run_cmd(["docker", "image", "inspect", "--format", "{{.Id}}", image])
+        if code != 0:
+            started = self.clock()
+            self.cmd(["docker", "pull", "--quiet", image], f"docker pull {image}", "pull_failed", image=image)
+            self.log("pulled", image=image, seconds=round(self.clock() - started, 2))
+        write_atomic(self.paths.slot_env(new), f"IMAGE={image}\n")
+        # --no-block: the unit's own start gate (ExecStartPost) and restart loop run under systemd,
+        # the updater applies its timeout through its own /health probe
+        self.cmd(["systemctl", "start", "--no-block", f"inference@{new}.service"], f"starting slot {new}",
+                 "start_failed")
+        timeout = self.health_timeout if self.health_timeout is not None else settings.health_timeout
+        waited = self._wait_healthy(SLOTS[new], timeout)
+        if waited is None:
+            self.run_cmd(["systemctl", "stop", f"inference@{new}.service"])
+            self.run_cmd(["systemctl", "reset-failed", f"inference@{new}.service"])
+            code, _, err = self.run_cmd(["docker", "info", "--format", "{{.ServerVersion}}"])
+            if code != 0:  # not the image's fault: do not record it as bad
+                raise UpdateError("docker_unavailable", f"the docker daemon does not answer ({err.strip()}); "
+                                  f"slot {old or 'none'} keeps serving", slot=new)
+            raise UpdateError("unhealthy", f"{image} did not pass /health on 127.0.0.1:{SLOTS[new]} "
+                              f"within {timeout:g}s; slot {old or 'none'} keeps serving", slot=new)
+        self.log("healthy", slot=new, port=SLOTS[new], seconds=round(waited, 2))
+        self.switch(new, old)
+        if old:
+            drain = self.drain_seconds if self.drain_seconds is not None else settings.drain_seconds
+            self.sleep(drain)
+            # the new slot serves from here on: a failure below is logged, not a failed update
+            for argv in (["systemctl", "stop", f"inference@{old}.service"],
+                         ["systemctl", "disable", "--quiet", f"inference@{old}.service"]):
+                code, out, err = self.run_cmd(argv)
+                if code:
+                    self.log("cleanup_failed", "error", command=" ".join(argv), detail=(err or out).strip())
+        code, out, err = self.run_cmd(["systemctl", "enable", "--quiet", f"inference@{new}.service"])
+        if code:
+            self.log("cleanup_failed", "error", command=f"systemctl enable inference@{new}",
+                     detail=(err or out).strip())
+        if state["current"] != digest:
+            state["previous"] = state["current"]
+        state["current"], state["active_slot"] = digest, new
+
+    def _wait_healthy(self, port: int, timeout: float) -> float | None:
+        start = self.clock()
+        while True:
+            if self.probe(port):
+                return self.clock() - start
+            if self.clock() - start >= timeout:
+                return None
+            self.sleep(0.5)
+
+    def switch(self, new: str, old: str | None) -> None:
+        """Point Caddy at the new slot: rewrite the upstream file atomically, reload gracefully."""
+        path = self.paths.upstream
+        before = path.read_text() if path.exists() else None
+        if before and UPSTREAM_RE.search(before):
+            after = UPSTREAM_RE.sub(lambda m: f"{m.group(1)}{SLOTS[new]}", before, count=1)
+        else:
+            after = (f"reverse_proxy 127.0.0.1:{SLOTS[new]} {{\n"
+                     "\tlb_try_duration 5s\n\tlb_try_interval 100ms\n}\n")
+        write_atomic(path, after)
+        code, out, err = self.run_cmd(["systemctl", "reload", "caddy.service"])
+        if code != 0:
+            if before is None:
+                path.unlink()
+            else:
+                write_atomic(path, before)
+            self.run_cmd(["systemctl", "reload", "caddy.service"])
+            self.run_cmd(["systemctl", "stop", f"inference@{new}.service"])
+            detail = (err or out).strip().splitlines()
+            raise UpdateError("switch_failed", f"caddy reload failed (exit {code}): "
+                              f"{detail[-1] if detail else 'no output'}; slot {old or 'none'} keeps serving")
+        self.log("switched", slot=new, port=SLOTS[new], previous_slot=old)
+
+    def _done(self, state: dict, event: str, **fields) -> int:
+        state["last_result"] = {"event": event, "ok": True, "at": utc_now(), **fields}
+        self.save_state(state)
+        self.log(event, **fields)
+        return 0
+
+    def _failed(self, state: dict, exc: UpdateError, **fields) -> int:
+        fields = {**fields, **exc.fields}
+        state["last_result"] = {"event": exc.event, "ok": False, "at": utc_now(), "reason": exc.reason, **fields}
+        self.save_state(state)
+        self.log(exc.event, "error", reason=exc.reason, serving=state["current"], **fields)
+        return 1
+
