@@ -122,8 +122,7 @@ def host_shell(c, name="inferctl-host", command=""):
     from inferctl.local import host
     h = host.LocalHost.load(name)
     argv = ["sh", "-c", command] if command else ["bash", "-l"]
-    raise Exit(code=subprocess.call(["nsenter", "-t", str(h.leader()), "-a", "--", "env", "-i",
-                                     f"PATH={host.GUEST_PATH}", "HOME=/root", "TERM=xterm", *argv]))
+    raise Exit(code=subprocess.call(h.guest_argv(argv, term="xterm")))
 
 
 @task(help={"target": "host URL: nspawn://NAME, ssh://user@host, ssm://i-...", "phase": "bake or live",

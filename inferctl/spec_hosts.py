@@ -44,11 +44,9 @@ class NspawnBackend(base.BaseBackend):
         super().__init__(name, *args, **kwargs)
 
     def run(self, command: str, *args: str, **kwargs: Any) -> base.CommandResult:
-        from .local.host import GUEST_PATH, LocalHost  # local-only dependency, loaded on use
-        leader = LocalHost.load(self.name).leader()
+        from .local.host import LocalHost  # local-only dependency, loaded on use
         cmd = self.get_command(command, *args)
-        out = self.run_local(f"nsenter -t {leader} -a -- env -i PATH={GUEST_PATH} HOME=/root LANG=C.UTF-8 "
-                             f"/bin/sh -c {shlex.quote(cmd)}")
+        out = self.run_local(shlex.join(LocalHost.load(self.name).guest_argv(["/bin/sh", "-c", cmd])))
         out.command = self.encode(cmd)
         return out
 

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
 import subprocess
-import time
 from contextlib import contextmanager
-from pathlib import Path
 
 from ..errors import UserError
 from ..paths import STATE_DIR, ensure
 from ..shell import require
+from .daemon import Daemon, cmdline
 
 # The local registry listens on the gateway of the local host network (plain HTTP).
 LOCAL_REGISTRY = "10.99.0.1:5000"
@@ -48,35 +46,8 @@ def _locked():
         yield
 
 
-def _started_pid() -> int | None:
-    """The pid of the dockerd this module started, if it is still running."""
-    try:
-        pid = int(PIDFILE.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
-    except FileNotFoundError:
-        return None
-    return pid if os.path.basename(cmdline) == b"dockerd" else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own child
-    except ChildProcessError:
-        pass
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-def _log_tail(lines: int = 5) -> str:
-    try:
-        return " | ".join(LOGFILE.read_text(errors="replace").strip().splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
+# dockerd writes its pid file itself (--pidfile).
+DAEMON = Daemon("dockerd", PIDFILE, LOGFILE, lambda pid: os.path.basename((cmdline(pid) or [b""])[0]) == b"dockerd")
 
 
 def ensure_daemon() -> bool:
@@ -86,47 +57,22 @@ def ensure_daemon() -> bool:
     with _locked():
         if answers():
             return False
-        if _started_pid() is not None:
-            raise UserError(f"dockerd (pid {_started_pid()}) runs but does not answer `docker info`",
-                            hint=f"see {LOGFILE}; stop it with: kill {_started_pid()}")
+        if DAEMON.pid() is not None:
+            raise UserError(f"dockerd (pid {DAEMON.pid()}) runs but does not answer `docker info`",
+                            hint=f"see {LOGFILE}; stop it with: kill {DAEMON.pid()}")
         if os.geteuid() != 0:
             raise UserError("no Docker daemon answers and starting one needs root",
                             hint="run as root, or start Docker yourself (systemctl start docker)")
-        dockerd = require("dockerd")
         PIDFILE.unlink(missing_ok=True)
-        with open(LOGFILE, "ab") as log:
-            proc = subprocess.Popen(
-                [dockerd, "--pidfile", str(PIDFILE), "--insecure-registry", LOCAL_REGISTRY],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise UserError(f"dockerd exited with code {proc.returncode}: {_log_tail()}",
-                                hint=f"full log: {LOGFILE}")
-            if answers(timeout=5):
-                return True
-            time.sleep(0.5)
-        proc.terminate()
-        raise UserError(f"dockerd did not answer within {START_TIMEOUT:.0f}s: {_log_tail()}",
-                        hint=f"full log: {LOGFILE}")
+        DAEMON.start([require("dockerd"), "--pidfile", str(PIDFILE), "--insecure-registry", LOCAL_REGISTRY],
+                     lambda: answers(timeout=5), START_TIMEOUT, writes_pid_file=True)
+        return True
 
 
 def stop_daemon(timeout: float = 30.0) -> bool:
     """Stop the dockerd that ensure_daemon() started (never another one); True if stopped."""
     with _locked():
-        pid = _started_pid()
-        if pid is None:
-            PIDFILE.unlink(missing_ok=True)
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
-            time.sleep(0.2)
-        if _alive(pid):
-            raise UserError(f"dockerd (pid {pid}) did not stop within {timeout:.0f}s",
-                            hint=f"see {LOGFILE}")
-        PIDFILE.unlink(missing_ok=True)
-        return True
+        return DAEMON.stop(timeout)
 
 
 def running_containers() -> list[str]:

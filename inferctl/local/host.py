@@ -31,6 +31,7 @@ from ..errors import UserError
 from ..paths import CACHE_DIR, STATE_DIR, ensure
 from ..shell import require, run
 from . import netns, rootfs
+from .daemon import alive, cmdline, wait_gone
 
 # The bare host: what a minimal cloud image brings (systemd, sshd, cron, python3 for testinfra).
 BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "cron", "iproute2", "sudo",
@@ -266,19 +267,22 @@ class LocalHost:
         raise UserError(f"local host {self.name!r} not running after {timeout:.0f}s (state: {state})",
                         hint=f"console log: {self.console_log}")
 
-    def exec(self, cmd: list[str] | str, *, check: bool = True, input: str | None = None,
-             timeout: float | None = 600, user: str = "root") -> subprocess.CompletedProcess:
-        """Run a command inside the guest (all its namespaces) with a clean login-like environment.
-
-        ``cmd`` is an argv list, or a string run by ``sh -c``. Output is captured (text).
-        """
-        argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+    def guest_argv(self, argv: list[str], *, user: str = "root", term: str = "") -> list[str]:
+        """The one way into the guest: ``argv`` run in all its namespaces (nsenter into its systemd)
+        as ``user``, with a clean login-like environment."""
         home = "/root" if user == "root" else f"/home/{user}"
-        env = ["env", "-i", f"PATH={GUEST_PATH}", f"HOME={home}", "LANG=C.UTF-8", f"USER={user}"]
+        env = ["env", "-i", f"PATH={GUEST_PATH}", f"HOME={home}", "LANG=C.UTF-8", f"USER={user}",
+               *([f"TERM={term}"] if term else [])]
         if user != "root":
             argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *argv]
-        full = ["nsenter", "-t", str(self.leader()), "-a", "--", *env, *argv]
-        proc = run(full, check=False, capture=True, input=input, timeout=timeout)
+        return ["nsenter", "-t", str(self.leader()), "-a", "--", *env, *argv]
+
+    def exec(self, cmd: list[str] | str, *, check: bool = True, input: str | None = None,
+             timeout: float | None = 600, user: str = "root") -> subprocess.CompletedProcess:
+        """Run a command inside the guest (``guest_argv``); ``cmd`` is an argv list, or a string run
+        by ``sh -c``. Output is captured (text)."""
+        argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        proc = run(self.guest_argv(argv, user=user), check=False, capture=True, input=input, timeout=timeout)
         if check and proc.returncode != 0:
             tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-4:])
             raise UserError(f"on {self.name}: `{shlex.join(argv)}` failed (exit {proc.returncode}): {tail}")
@@ -290,8 +294,8 @@ class LocalHost:
         Goes through the guest's mounts (its /tmp is a tmpfs the disk does not show).
         """
         pack = subprocess.Popen(["tar", "-C", str(src), "-cf", "-", "."], stdout=subprocess.PIPE)
-        unpack = subprocess.run(["nsenter", "-t", str(self.leader()), "-a", "--", "sh", "-c",
-                                 f'rm -rf "{dest}" && mkdir -p "{dest}" && tar -C "{dest}" -xf -'],
+        unpack = subprocess.run(self.guest_argv(["sh", "-c", f'rm -rf "{dest}" && mkdir -p "{dest}" && '
+                                                       f'tar -C "{dest}" -xf -']),
                                 stdin=pack.stdout, capture_output=True)
         pack.stdout.close()
         if pack.wait() or unpack.returncode:
@@ -306,9 +310,9 @@ class LocalHost:
             self.exec(["systemctl", "poweroff", "--no-block"], check=False, timeout=10)
         except UserError:
             pass
-        if not _wait_gone(self.nspawn_pid, timeout):
+        if not wait_gone(self.nspawn_pid, timeout, lambda pid: not _is_nspawn(pid)):
             os.killpg(self.nspawn_pid, signal.SIGKILL)
-            _wait_gone(self.nspawn_pid, 10)
+            wait_gone(self.nspawn_pid, 10, lambda pid: not _is_nspawn(pid))
         self._forget_pid()
 
     def restart(self, timeout: float = 120.0) -> float:
@@ -354,24 +358,8 @@ def _masked(root: Path, unit: str) -> bool:
 
 
 def _is_nspawn(pid: int) -> bool:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return "(systemd-nspawn)" in stat and stat.split(") ", 1)[1][0] != "Z"
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _is_nspawn(pid):
-            return True
-        time.sleep(0.2)
-    return not _is_nspawn(pid)
+    """The recorded pid is still our systemd-nspawn (alive, not a recycled pid)."""
+    return alive(pid) and os.path.basename((cmdline(pid) or [b""])[0]) == b"systemd-nspawn"
 
 
 def down(name: str = DEFAULT_NAME) -> bool:

@@ -22,17 +22,15 @@ tests run their own in a temporary folder).
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from ..errors import UserError
 from ..paths import REPO, STATE_DIR, ensure
+from .daemon import Daemon, cmdline
 
 HOST = "127.0.0.1"
 DEFAULT_REGION = "eu-west-1"
@@ -73,27 +71,20 @@ def _server_argv(port: int) -> list[str]:
 
 
 class Moto:
-    """A moto server daemon whose pid, port and log live in ``state_dir``."""
+    """The local region's server daemon, its pid, port and log in ``state_dir``."""
 
     def __init__(self, state_dir: Path | None = None):
         self.state_dir = Path(state_dir) if state_dir else STATE_DIR / "moto"
         self.pid_file = self.state_dir / "moto.pid"
         self.port_file = self.state_dir / "moto.port"
         self.log_file = self.state_dir / "moto.log"
+        self.daemon = Daemon("the local region's server", self.pid_file, self.log_file,
+                             lambda pid: SERVER_MODULE.encode() in cmdline(pid))
         self.fresh = False  # True when the last start() launched a new (empty) server
 
     # --- lifecycle ------------------------------------------------------------------
     def _pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        # A recycled pid belonging to something else is not our server.
-        return pid if SERVER_MODULE.encode() in cmdline else None
+        return self.daemon.pid()
 
     def _port(self) -> int | None:
         try:
@@ -135,62 +126,18 @@ class Moto:
             raise UserError(f"port {HOST}:{port} is already in use, moto cannot bind it",
                             hint="choose another port or 0 for a free one")
         ensure(self.state_dir)
-        server_env = dict(os.environ, **SERVER_ENV, **(env or {}))
-        with open(self.log_file, "ab") as log:
-            proc = subprocess.Popen(
-                _server_argv(port), cwd=REPO,
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                env=server_env, start_new_session=True)
-        self.pid_file.write_text(str(proc.pid))
         self.port_file.write_text(str(port))
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise UserError(f"moto server exited at start (code {proc.returncode})",
-                                hint=f"see {self.log_file}")
-            if self._answers(port):
-                self.fresh = True
-                return self.endpoint_url()
-            time.sleep(0.2)
-        self.stop()
-        raise UserError(f"moto server did not answer on {HOST}:{port} within {START_TIMEOUT:.0f}s",
-                        hint=f"see {self.log_file}")
+        self.daemon.start(_server_argv(port), lambda: self._answers(port), START_TIMEOUT, cwd=REPO,
+                          env=dict(os.environ, **SERVER_ENV, **(env or {})))
+        self.fresh = True
+        return self.endpoint_url()
 
     def stop(self) -> bool:
-        """Stop the server if it runs; return whether one was stopped. Idempotent."""
-        pid = self._pid()
-        stopped = False
-        if pid is not None:
-            try:
-                os.killpg(pid, signal.SIGTERM)
-                deadline = time.monotonic() + STOP_TIMEOUT
-                while Path(f"/proc/{pid}").exists() and not self._zombie(pid):
-                    if time.monotonic() > deadline:
-                        os.killpg(pid, signal.SIGKILL)
-                        break
-                    time.sleep(0.1)
-                stopped = True
-            except ProcessLookupError:
-                pass
-            self._reap(pid)
-        for file in (self.pid_file, self.port_file):
-            file.unlink(missing_ok=True)
+        """Stop the server if it runs (it removes the hosts it launched first); return whether one
+        was stopped. Idempotent."""
+        stopped = self.daemon.stop(STOP_TIMEOUT)
+        self.port_file.unlink(missing_ok=True)
         return stopped
-
-    @staticmethod
-    def _zombie(pid: int) -> bool:
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-        except (OSError, IndexError):
-            return True
-
-    @staticmethod
-    def _reap(pid: int) -> None:
-        """Collect the exit status when this process started the server (no zombie left)."""
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
 
     # --- clients ----------------------------------------------------------------------
     def endpoint_url(self) -> str:

@@ -15,18 +15,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .. import health
 from ..errors import UserError
 from ..paths import CACHE_DIR, STATE_DIR, ensure
 from ..shell import output, require, run
 from . import docker, netns
+from .daemon import Daemon
 
 ADDRESS = docker.LOCAL_REGISTRY
 PIDFILE = STATE_DIR / "registry.pid"
@@ -59,13 +56,8 @@ def is_up(timeout: float = 2.0) -> bool:
         return False
 
 
-def _pid() -> int | None:
-    try:
-        pid = int(PIDFILE.read_text())
-        name = Path(f"/proc/{pid}/comm").read_text().strip()
-    except (FileNotFoundError, ValueError):
-        return None
-    return pid if name.startswith("docker-registr") else None
+DAEMON = Daemon("docker-registry", PIDFILE, LOGFILE,
+                lambda pid: Path(f"/proc/{pid}/comm").read_text().strip().startswith("docker-registr"))
 
 
 def _register() -> None:
@@ -92,27 +84,13 @@ def start() -> None:
     _register()
     if is_up():
         return
-    if _pid() is not None:
-        raise UserError(f"docker-registry (pid {_pid()}) runs but does not answer on {ADDRESS}",
+    if DAEMON.pid() is not None:
+        raise UserError(f"docker-registry (pid {DAEMON.pid()}) runs but does not answer on {ADDRESS}",
                         hint=f"see {LOGFILE}; or run: invoke local.registry-stop")
     binary = require("docker-registry")
     ensure(STATE_DIR)
     CONFIG.write_text(CONFIG_TEXT.format(storage=ensure(STORAGE), address=ADDRESS))
-    with open(LOGFILE, "ab") as log:
-        proc = subprocess.Popen([binary, "serve", str(CONFIG)], stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    PIDFILE.write_text(str(proc.pid))
-    waited = health.wait_for_200(f"http://{ADDRESS}/v2/", START_TIMEOUT,
-                                 give_up=lambda: "exited" if proc.poll() is not None else None)
-    if waited.seconds is not None:
-        return
-    if proc.poll() is not None:
-        tail = " | ".join(LOGFILE.read_text(errors="replace").strip().splitlines()[-3:])
-        raise UserError(f"docker-registry exited with code {proc.returncode}: {tail}",
-                        hint=f"full log: {LOGFILE}")
-    stop()
-    raise UserError(f"docker-registry did not answer on {ADDRESS} within {START_TIMEOUT:.0f}s",
-                    hint=f"see {LOGFILE}")
+    DAEMON.start([binary, "serve", str(CONFIG)], is_up, START_TIMEOUT)
 
 
 def stop(force: bool = False) -> bool:
@@ -123,19 +101,7 @@ def stop(force: bool = False) -> bool:
     (USERS / str(os.getpid())).unlink(missing_ok=True)
     if not force and _other_users():
         return False
-    pid = _pid()
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.1)
-        if Path(f"/proc/{pid}").exists():
-            os.kill(pid, signal.SIGKILL)
-    PIDFILE.unlink(missing_ok=True)
+    DAEMON.stop()
     for entry in USERS.glob("*") if USERS.exists() else []:
         entry.unlink(missing_ok=True)
     netns.unhold("registry")

@@ -1,5 +1,6 @@
 """inferctl.local.docker: stop only the daemon it started, never another process."""
 
+import dataclasses
 import subprocess
 
 import pytest
@@ -13,6 +14,8 @@ def state(tmp_path, monkeypatch):
     monkeypatch.setattr(docker, "LOCKFILE", tmp_path / "dockerd.lock")
     monkeypatch.setattr(docker, "LOGFILE", tmp_path / "dockerd.log")
     monkeypatch.setattr(docker, "STATE_DIR", tmp_path)
+    monkeypatch.setattr(docker, "DAEMON", dataclasses.replace(docker.DAEMON, pid_file=docker.PIDFILE,
+                                                              log_file=docker.LOGFILE))
     return tmp_path
 
 
@@ -36,6 +39,6 @@ def test_stale_pid_is_not_running(state):
     gone = subprocess.Popen(["true"])
     gone.wait()
     docker.PIDFILE.write_text(str(gone.pid))
-    assert docker._started_pid() is None
+    assert docker.DAEMON.pid() is None
     docker.PIDFILE.write_text("garbage")
-    assert docker._started_pid() is None
+    assert docker.DAEMON.pid() is None
