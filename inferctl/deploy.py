@@ -13,8 +13,11 @@ import re
 import sys
 from pathlib import Path
 
+from botocore.exceptions import ClientError
+
 from . import api_keys
 from . import terraform as tf
+from .bake.amis import read_channel
 from .config import Config
 from .errors import UserError
 from .paths import BUILD_DIR
@@ -51,13 +54,54 @@ def resolve_ami(target: Target, config: Config, ami: str | None) -> str:
         try:
             ami = ssm.get_parameter(Name=name)["Parameter"]["Value"]
         except ssm.exceptions.ParameterNotFound:
+            candidate = read_channel(ssm, config.project.name, "candidate")
+            hint = (f"the baked candidate {candidate} is not promoted yet: verify a host of it, then "
+                    f"invoke promote --verified (or deploy it with --ami {candidate})" if candidate else
+                    "bake one first (invoke bake) or pass --ami ami-...")
             raise UserError(f"no AMI to deploy: the parameter {name} does not exist in {config.aws.region}",
-                            hint="bake one first (invoke bake) or pass --ami ami-...") from None
+                            hint=hint) from None
     images = target.client("ec2").describe_images(Filters=[{"Name": "image-id", "Values": [ami]}])["Images"]
     if not images:
         raise UserError(f"AMI {ami} does not exist in {config.aws.region}",
                         hint="check the id and region, or bake again")
+    check_architecture(target, config, images[0])
     return ami
+
+
+def check_architecture(target: Target, config: Config, image: dict) -> None:
+    """The instance type runs the AMI's architecture (else AWS refuses the launch, for a fleet
+    only later and asynchronously, in the Auto Scaling group's activity)."""
+    kind = config.compute.instance_type
+    try:
+        found = target.client("ec2").describe_instance_types(InstanceTypes=[kind])["InstanceTypes"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "InvalidInstanceType":
+            raise UserError(f"[compute] instance_type {kind} does not exist in {config.aws.region}",
+                            hint="pick a type offered in the region, e.g. t3.small (x86_64) or t4g.small (arm64)") from None
+        raise
+    supported = found[0]["ProcessorInfo"]["SupportedArchitectures"] if found else []
+    architecture = image.get("Architecture", "x86_64")
+    if supported and architecture not in supported:
+        raise UserError(f"[compute] instance_type {kind} runs {', '.join(supported)}, but AMI {image['ImageId']} "
+                        f"is {architecture}", hint=f"choose an {architecture} instance type, or bake for "
+                        f"{supported[0]} ([image] architecture = \"{supported[0]}\")")
+
+
+def check_state_bucket(target: Target, config: Config) -> None:
+    """The S3 bucket of the Terraform state exists and is reachable (it is never created here)."""
+    bucket = config.aws.state_bucket
+    if target.state_path is not None or not bucket:
+        return
+    try:
+        target.client("s3").head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        if code in ("404", "NoSuchBucket"):
+            raise UserError(f"the Terraform state bucket {bucket} ([aws] state_bucket) does not exist",
+                            hint=f"create it once, versioned and private: aws s3 mb s3://{bucket} "
+                                 f"--region {config.aws.region}") from None
+        raise UserError(f"the Terraform state bucket {bucket} ([aws] state_bucket) is not readable with these "
+                        f"credentials ({code})", hint="check the bucket name and your role's s3 permissions") from None
 
 
 def check_zone(target: Target, domain: str) -> str:
@@ -70,16 +114,11 @@ def check_zone(target: Target, domain: str) -> str:
                     hint="create (or delegate) the zone first, or set dns.domain = \"\" for no DNS")
 
 
-def keys_parameter(target: Target, config: Config) -> str:
-    """The API keys parameter the hosts read at boot: on AWS only (a local host has no
-    instance metadata and makes its own key)."""
-    return "" if target.local else api_keys.parameter_name(config.project.name)
-
-
 def ensure_api_keys(target: Target, config: Config) -> None:
-    """Create the API keys parameter with one random key if it is missing (never overwritten)."""
-    name = keys_parameter(target, config)
-    if name and api_keys.ensure_parameter(target.client("ssm"), name):
+    """Create the API keys parameter the hosts read at boot (through their instance metadata's
+    role credentials) with one random key if it is missing (never overwritten)."""
+    name = api_keys.parameter_name(config.project.name)
+    if api_keys.ensure_parameter(target.client("ssm"), name):
         print(f"deploy: created the SSM parameter {name} with one random API key "
               f"(read it with: aws ssm get-parameter --with-decryption --name {name})", flush=True)
 
@@ -165,7 +204,7 @@ def _confirm(question: str, yes: bool) -> bool:
 def stack_variables(config: Config, target: Target, ami: str = "") -> dict:
     return tf.tfvars(config, ami_id=ami,
                      image_repository=image_repository(target, config),
-                     api_keys_parameter=keys_parameter(target, config))
+                     api_keys_parameter=api_keys.parameter_name(config.project.name))
 
 
 def _workspace(config: Config, target: Target, variables: dict, workdir: Path | None) -> tf.Workspace:
@@ -184,6 +223,7 @@ def deploy(config: Config, *, yes: bool = False, ami: str | None = None, image: 
     target = target or open_target(config)
     print(f"deploy: target {target.name}" + (f" ({target.endpoint})" if target.endpoint else
                                              f" (region {config.aws.region})"), flush=True)
+    check_state_bucket(target, config)
     ami_id = resolve_ami(target, config, ami)
     print(f"deploy: AMI {ami_id}" + ("" if ami else f" (from {ami_parameter(config)})"), flush=True)
     if config.dns.domain:
@@ -306,7 +346,7 @@ def teardown_notes(target: Target, config: Config, images: dict[str, list[str]])
     if images:
         notes.append(f"the ECR repository {config.app.repository} holds {describe_images(images)}; "
                      "they are deleted with it")
-    keys = keys_parameter(target, config)
+    keys = api_keys.parameter_name(config.project.name)
     if keys:
         notes.append(f"kept: the SSM parameter {keys} (API keys, not managed by Terraform); delete it with: "
                      f"aws ssm delete-parameter --region {config.aws.region} --name {keys}")

@@ -85,7 +85,7 @@ def tfvars(config: Config, *, ami_id: str = "", app_image_digest: str = "",
            api_keys_parameter: str = "") -> dict:
     """Root module variables from the config (the Terraform variables re-validate them).
 
-    ``api_keys_parameter``: the SSM parameter the hosts fetch their API keys from (AWS only)."""
+    ``api_keys_parameter``: the SSM parameter the hosts fetch their API keys from at boot."""
     return {
         "project": config.project.name,
         "region": config.aws.region,

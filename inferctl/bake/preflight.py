@@ -95,7 +95,7 @@ def app_image(session: boto3.Session, account: str, repository: str, tag: str) -
         code = exc.response["Error"]["Code"]
         if code in ("RepositoryNotFoundException", "ImageNotFoundException"):
             raise UserError(f"app image {repository}:{tag} not found in ECR ({registry})",
-                            hint="build and push it first (invoke app.push)") from None
+                            hint="build and push it first: invoke deploy (it creates the repository and pushes the app image)") from None
         raise
     digest = found[0]["imageDigest"]
     return f"{registry}/{repository}:{tag}", digest, f"{registry}/{repository}@{digest}"

@@ -109,7 +109,8 @@ def test_notes_say_what_is_deleted_and_what_is_kept():
 
     local = deploy.Target("local", "eu-west-1", session=None, endpoint="http://127.0.0.1:1")
     notes = deploy.teardown_notes(local, configuration.Config(), {})
-    assert len(notes) == 1 and "invoke prune --local --apply" in notes[0]
+    assert len(notes) == 2 and notes[0].startswith("kept: the SSM parameter /inference/api-keys")
+    assert "invoke prune --local --apply" in notes[1]
 
 
 @pytest.mark.parametrize("answer", [True, False])
