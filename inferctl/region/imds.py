@@ -40,11 +40,29 @@ def find_instance(address: str):
     return None
 
 
-def role_name(backend, instance) -> str:
+def role_name(account: str, backend, instance) -> str:
+    """The role of the instance's profile: associated at RunInstances, or (an Auto Scaling
+    group's instance) named in the group's launch template version."""
     association = backend.iam_instance_profile_associations.get(instance.id)
-    profile = association.iam_instance_profile if association else None
+    profile = association.iam_instance_profile if association else _template_profile(account, instance)
     roles = getattr(profile, "roles", []) if profile else []
     return roles[0].name if roles else ""
+
+
+def _template_profile(account: str, instance):
+    group = getattr(instance, "autoscaling_group", None)
+    template = getattr(group, "ec2_launch_template", None)
+    if template is None:
+        return None
+    wanted = template.get_version(group.launch_template_version).data.get("IamInstanceProfile") or {}
+    from moto.iam.models import iam_backends
+    iam = iam_backends[account]["global"]
+    try:
+        if wanted.get("Arn"):
+            return iam.get_instance_profile_by_arn(wanted["Arn"])
+        return iam.get_instance_profile(wanted["Name"]) if wanted.get("Name") else None
+    except Exception:  # moto's NotFound: a template naming a profile that is gone has none
+        return None
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -93,7 +111,7 @@ class Handler(BaseHTTPRequestHandler):
 
     @staticmethod
     def answer(path: str, account: str, region: str, backend, instance):
-        role = role_name(backend, instance)
+        role = role_name(account, backend, instance)
         meta = {
             "instance-id": instance.id, "instance-type": instance.instance_type, "ami-id": instance.image_id,
             "local-ipv4": instance.private_ip, "hostname": instance.private_dns_name,

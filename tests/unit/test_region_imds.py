@@ -81,3 +81,19 @@ def test_imdsv2_token_is_required_and_answers_as_ec2(server):
     assert call(f"{base}/latest/user-data", headers=auth) == (200, USER_DATA)
     assert call(f"{base}/latest/meta-data/nothing-here", headers=auth)[0] == 404
     assert call(f"{base}/latest/meta-data/iam/security-credentials/other-role", headers=auth)[0] == 404
+
+
+def test_an_auto_scaling_instance_gets_the_role_of_its_launch_templates_profile(server):
+    """moto associates no profile with a group's instances: the launch template names it."""
+    ec2, autoscaling = boto3.client("ec2", region_name=REGION), boto3.client("autoscaling", region_name=REGION)
+    image = ec2.describe_images(Owners=["self"])["Images"][0]["ImageId"]
+    template = ec2.create_launch_template(LaunchTemplateName="fleet", LaunchTemplateData={
+        "ImageId": image, "InstanceType": "t3.small", "IamInstanceProfile": {"Name": "inference-host"}})
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="fleet", MinSize=1, MaxSize=1, VPCZoneIdentifier=subnet,
+        LaunchTemplate={"LaunchTemplateId": template["LaunchTemplate"]["LaunchTemplateId"]})
+    [member] = autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"][0]["Instances"]
+    backend = ec2_backends[DEFAULT_ACCOUNT_ID][REGION]
+    instance = backend.get_instance(member["InstanceId"])
+    assert imds.role_name(DEFAULT_ACCOUNT_ID, backend, instance) == "inference-host"
