@@ -10,13 +10,13 @@ where only the builder stage reads it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from falcon_app import __version__ as APP_VERSION
 
 from .errors import UserError
 from .local.base_image import ensure_base_image
@@ -61,6 +61,14 @@ def _git(*args: str) -> str:
     return proc.stdout.strip() if proc.returncode == 0 else ""
 
 
+def app_version() -> str:
+    """falcon_app's __version__, read from its source (the orchestration imports nothing from the app)."""
+    match = re.search(r'^__version__ = "([^"]+)"', (APP_DIR / "__init__.py").read_text(), re.M)
+    if not match:
+        raise UserError(f"no __version__ in {APP_DIR / '__init__.py'}")
+    return match.group(1)
+
+
 def revision() -> str:
     """The last commit that changed falcon_app/ (the whole build context), -dirty with local changes.
 
@@ -94,7 +102,7 @@ def build(tag: str = DEFAULT_TAG, base_image: str | None = None, extra_ca: str |
         raise UserError(f"base image {base_image} is not on this machine",
                         hint="pull it first, or leave it out to use the local debootstrap base image")
     source = _git("config", "--get", "remote.origin.url") or "https://github.com/inferctl/inferctl"
-    args = {"BASE_IMAGE": base_image, "VERSION": APP_VERSION, "REVISION": revision(),
+    args = {"BASE_IMAGE": base_image, "VERSION": app_version(), "REVISION": revision(),
             "SOURCE": source, "EXTRAS": extras}
     ensure(LOG.parent)
     with tempfile.TemporaryDirectory(prefix="app-image-") as tmp:

@@ -18,7 +18,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 HERE = Path(__file__).resolve().parent
-KNOWN_ANSWERS = HERE.parent.parent / "tests" / "unit" / "data" / "iris_known_answers.json"
+KNOWN_ANSWERS = HERE / "iris_known_answers.json"
 
 
 def main() -> None:

@@ -1,29 +1,29 @@
 """The known answer for /api/infer: the built-in iris model's reference predictions.
 
-They live in one place, tests/unit/data/iris_known_answers.json (written by
+They live with the model, falcon_app/model/iris_known_answers.json (written by
 falcon_app/model/train_iris.py from scikit-learn's predict_proba); the app's unit tests check
-the predictor against the same file. verify sends one row of each class in one request.
+the predictor against the same file. verify sends one row of each class in one request. Both
+files are read as data: the orchestration imports nothing from the app.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from importlib import resources
 
 from ..errors import UserError
-from ..paths import REPO
+from ..paths import APP_DIR
 from .checks import KnownAnswer
 
-KNOWN_ANSWERS = REPO / "tests" / "unit" / "data" / "iris_known_answers.json"
+MODEL_DIR = APP_DIR / "model"
+KNOWN_ANSWERS = MODEL_DIR / "iris_known_answers.json"
+BUILTIN_MODEL = MODEL_DIR / "iris_softmax.json"
 PATH = "/api/infer"
 TOLERANCE = 1e-6
 
 
 def builtin_model_id() -> str:
-    from falcon_app import model
-
-    return json.loads(resources.files(model).joinpath(model.BUILTIN).read_text())["model_id"]
+    return json.loads(BUILTIN_MODEL.read_text())["model_id"]
 
 
 def load() -> KnownAnswer:

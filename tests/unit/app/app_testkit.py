@@ -1,11 +1,12 @@
 """Shared constants and helpers for the API tests (imported by name; conftest holds fixtures)."""
 
 import json
-from pathlib import Path
+
+from inferctl.paths import APP_DIR
 
 KEY = "unit-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-KNOWN_ANSWERS = json.loads((Path(__file__).parent.parent / "data" / "iris_known_answers.json").read_text())
+KNOWN_ANSWERS = json.loads((APP_DIR / "model" / "iris_known_answers.json").read_text())
 
 
 def infer(client, body, headers=None, **kwargs):
