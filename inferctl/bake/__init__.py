@@ -1,1 +1,1 @@
-"""Baking the AMI: Packer templates, bookkeeping of baked AMIs, the AWS and local bakes."""
+"""Baking the AMI: Packer templates, bookkeeping of baked AMIs, one bake with its Packer source seam (AWS, local region)."""

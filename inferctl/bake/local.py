@@ -1,5 +1,5 @@
-"""`invoke bake` on the local region: the AWS template and Packer's amazon-ebs builder, pointed at
-the region's EC2 endpoint (the Packer source seam: only the source image and the login differ).
+"""The Packer source on the local region: the same amazon-ebs template and builder, pointed at the
+region's EC2 endpoint; only the source image, the app registry and the login differ.
 
 Packer creates its temporary key pair and security group, launches an instance of the region's
 base image (a bare Debian 12 disk, the stand-in for Canonical's Ubuntu image), which the region's
@@ -17,10 +17,8 @@ from ..errors import UserError
 from ..local import host as local_host
 from ..local import moto, registry
 from ..region import disks
-from ..target import Target
-from . import amis, packer, recipe, templates
-from .aws import build_stamp, changed
-from .manifest import ami_ids
+from . import amis, preflight, recipe, templates
+from .front import Source
 
 BASE_IMAGE_PREFIX = "inferctl-base-debian-12-"
 
@@ -42,48 +40,23 @@ def base_image(ec2) -> dict:
     return ec2.describe_images(ImageIds=[ami])["Images"][0]
 
 
-def current_inputs(config, ec2) -> dict[str, str]:
-    """The inputs a bake would use now (base image, recipe, published app digest), under the tag
-    names baked AMIs carry."""
+def source(config, target, *, release: bool = False) -> Source:
+    """The base image, the app image published in the region's registry, the release tree."""
+    revision, dirty = preflight.check_release_tree(release)
     digest = registry.digest(config.app.repository, config.app.tag)
     if digest is None:
         raise UserError(f"app image {config.app.repository}:{config.app.tag} is not in the local registry "
                         f"{registry.ADDRESS}", hint="publish it: invoke deploy (it builds and pushes the app image)")
-    return {amis.TAG_SOURCE_AMI: base_image(ec2)["ImageId"], amis.TAG_RECIPE_HASH: recipe.recipe_hash(),
-            amis.TAG_APP_DIGEST: digest}
-
-
-def bake(config, *, target: Target, if_changed: bool = False, say=print) -> str | None:
-    """Bake an AMI in the local region; return its id (also written to /<project>/ami/candidate).
-
-    With `if_changed`, only when an input differs from the newest baked AMI's tags.
-    """
-    found = packer.version()
-    ec2, ssm = target.client("ec2"), target.client("ssm")
-    inputs = current_inputs(config, ec2)
-    if if_changed and not changed(ec2, config.project.name, inputs, say):
-        return None
+    base = base_image(target.client("ec2"))
     repository = f"{registry.ADDRESS}/{config.app.repository}"
-    tracked, pinned = f"{repository}:{config.app.tag}", f"{repository}@{inputs[amis.TAG_APP_DIGEST]}"
-    build_time, stamp = build_stamp()
-    revision, dirty = recipe.git_revision()
-    tags = amis.baked_tags(project=config.project.name, source_ami=inputs[amis.TAG_SOURCE_AMI], source_ami_name="",
-                           recipe_hash=recipe.recipe_hash(), app_digest=inputs[amis.TAG_APP_DIGEST],
-                           git_revision=revision + ("-dirty" if dirty else ""), build_time=build_time)
-    for key in (amis.TAG_SOURCE_AMI, amis.TAG_SOURCE_AMI_NAME):
-        tags.pop(key)  # Packer writes them from the image it launched
-    name = f"{config.project.name}-local-{stamp}"
-    region = templates.LocalRegion(endpoint=target.endpoint, source_ami=inputs[amis.TAG_SOURCE_AMI],
-                                   ssh_username=local_host.BOOTSTRAP_USER)
-    template = templates.render_aws(config=config, tags=tags, ami_name=name, legacy=not packer.is_modern(found),
-                                    recipe_env=recipe.recipe_env(tracked, pinned, registry.ADDRESS), region=region)
-    say(f"bake --local: amazon-ebs in the local region {target.endpoint}, source {region.source_ami}, "
-        f"app {inputs[amis.TAG_APP_DIGEST]}, template {template}")
-    credentials = moto.CREDENTIALS
-    packer.build(template, template.parent / "packer-build.log",
-                 {"AWS_ACCESS_KEY_ID": credentials["aws_access_key_id"],
-                  "AWS_SECRET_ACCESS_KEY": credentials["aws_secret_access_key"]})
-    ami = ami_ids(template.parent / "manifest.json")[config.aws.region]
-    parameter = amis.write_channel(ssm, config.project.name, "candidate", ami)
-    say(f"bake --local: {ami} ({name}) disk {disks.require(ami)}; written to {parameter}")
-    return ami
+    return Source(
+        inputs={amis.TAG_SOURCE_AMI: base["ImageId"], amis.TAG_RECIPE_HASH: recipe.recipe_hash(),
+                amis.TAG_APP_DIGEST: digest},
+        app_tracked=f"{repository}:{config.app.tag}", app_pinned=f"{repository}@{digest}",
+        git_revision=revision + ("-dirty" if dirty else ""), ami_name=f"{config.project.name}-local",
+        describe=f"the local region {target.endpoint}, source {base['ImageId']} ({base['Name']})",
+        region=templates.LocalRegion(endpoint=target.endpoint, source_ami=base["ImageId"],
+                                     ssh_username=local_host.BOOTSTRAP_USER),
+        packer_env={"AWS_ACCESS_KEY_ID": moto.CREDENTIALS["aws_access_key_id"],
+                    "AWS_SECRET_ACCESS_KEY": moto.CREDENTIALS["aws_secret_access_key"]},
+        insecure_registry=registry.ADDRESS)

@@ -37,6 +37,7 @@ PENDING, RUNNING, SHUTTING_DOWN, TERMINATED, STOPPING, STOPPED = 0, 16, 32, 48, 
 NAMES = {PENDING: "pending", RUNNING: "running", SHUTTING_DOWN: "shutting-down", TERMINATED: "terminated",
          STOPPING: "stopping", STOPPED: "stopped"}
 BOOT_TIMEOUT = 180.0
+ASG_NAME_TAG = "aws:autoscaling:groupName"
 
 
 def set_state(instance, code: int, reason: str = "") -> None:
@@ -94,7 +95,13 @@ class DataPlane:
     def launched(self, instances) -> None:
         for instance in instances:
             if disks.find(instance.image_id) is not None:
-                set_state(instance, PENDING)
+                # An Auto Scaling group's instance stays `running` while its host boots (on EC2 too,
+                # running comes before the OS is up): moto registers it with the group's target
+                # groups at once and refuses one that is not running. Its health checks tell when
+                # it serves. Other launches are `pending` until systemd runs (Terraform, Packer and
+                # the rebake's canary wait for `running`).
+                if not any(tag["Key"] == ASG_NAME_TAG for tag in instance.get_tags()):
+                    set_state(instance, PENDING)
                 self.launched_here.add(instance.id)
                 self._submit(instance.id, self._boot_new, instance)
 
@@ -122,7 +129,7 @@ class DataPlane:
             raise
         if instance.state == "pending":
             set_state(instance, RUNNING)
-            log.info("%s: running at %s (booted in %.1fs)", name, instance.private_ip, seconds)
+        log.info("%s: booted at %s in %.1fs", name, instance.private_ip, seconds)
 
     def stopped(self, instances) -> None:
         for instance in instances:

@@ -11,6 +11,7 @@ import pytest
 from inferctl import config as configuration
 from inferctl import deploy, verify
 from inferctl.bake import amis
+from inferctl.health import wait_for_200
 from inferctl.local import registry
 from inferctl.local.host import LocalHost
 from inferctl.target import open_target
@@ -46,6 +47,8 @@ def test_every_fleet_instance_is_a_host_that_verifies(fleet):
     for instance_id in instances:
         described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
         assert described["State"]["Name"] == "running" and described["ImageId"] == ami
+        # A group's instance is running while its host still boots: the group's health check waits.
+        assert wait_for_200(f"http://{described['PrivateIpAddress']}/health", 180).seconds is not None
         assert instance_id in LocalHost.names()
         report = verify.run(instance_id, config, ec2=ec2, say=print)
         assert report.ok, [c.name for c in report.failed]

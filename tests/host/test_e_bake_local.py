@@ -13,7 +13,7 @@ import time
 import pytest
 
 from inferctl import config
-from inferctl.bake import amis, local, recipe, templates
+from inferctl.bake import amis, front, local, recipe, templates
 from inferctl.errors import UserError
 from inferctl.health import wait_for_200
 from inferctl.local import host as local_host
@@ -47,7 +47,7 @@ def baked(server, registry_restored, app_refs):
     """One successful local bake of the published app image: (AMI id, its description in moto)."""
     made = []
     try:
-        ami = local.bake(config.load(), target=local_target(server))
+        ami = front.bake(config.load(), target=local_target(server))
         made.append(ami)
         yield ami, server.client("ec2").describe_images(ImageIds=[ami])["Images"][0]
     finally:
@@ -66,7 +66,7 @@ def test_local_ami_registered_with_tags(baked, server):
     assert tags["GitRevision"] and tags["BuildTime"].endswith("Z")
     assert amis.read_channel(server.client("ssm"), "inference", "candidate") == ami
     # The same bookkeeping as on AWS: nothing changed since this bake, and it can be promoted.
-    inputs = local.current_inputs(config.load(), server.client("ec2"))
+    inputs = front.inputs(config.load(), local_target(server))
     assert amis.rebake_reasons(server.client("ec2"), "inference", inputs) == []
     assert amis.promote(server.client("ec2"), server.client("ssm"), "inference", verified=True) == ami
     # Packer's build instance is terminated and its host gone; only the AMI's disk remains.
@@ -92,7 +92,7 @@ def test_failing_spec_test_fails_the_bake(baked, server, tmp_path, monkeypatch):
     # Only the injected test runs (-k): the failure path, without the whole suite again.
     monkeypatch.setenv("INFERCTL_SPEC_EXTRA", f"{failing} -k test_injected_failure")
     with pytest.raises(UserError, match="packer build failed"):
-        local.bake(config.load(), target=local_target(server))
+        front.bake(config.load(), target=local_target(server))
     after = {i["ImageId"] for i in server.client("ec2").describe_images(Owners=["self"])["Images"]}
     assert after == before
     assert amis.read_channel(server.client("ssm"), "inference", "candidate") == baked[0]
