@@ -26,6 +26,11 @@ def ec2(monkeypatch):
         yield boto3.client("ec2", region_name=REGION)
 
 
+def _autoscaling():
+    """Given, like ec2: a client left out would be opened on the config's target (the local region)."""
+    return boto3.client("autoscaling", region_name=REGION)
+
+
 def _image(ec2) -> str:
     return ec2.register_image(Name="host", Architecture="x86_64", RootDeviceName="/dev/sda1",
                               VirtualizationType="hvm")["ImageId"]
@@ -76,7 +81,7 @@ def test_dns_name_in_the_domain_is_https_with_every_project_instance(ec2):
     fleet = _launch(ec2, {"Project": "inference"}, count=2)
     _launch(ec2, {"Project": "other"})
     config = Config(dns=Dns(domain="example.com"))
-    plan = targets.resolve("infer.example.com", config, ec2=ec2)
+    plan = targets.resolve("infer.example.com", config, ec2=ec2, autoscaling=_autoscaling())
     assert plan.endpoints == [targets.Endpoint("https://infer.example.com", "infer.example.com", plan.hosts[0])]
     assert sorted(plan.hosts) == sorted(f"ssm://{i['InstanceId']}?region={REGION}" for i in fleet)
 
@@ -107,7 +112,8 @@ def test_single_service_instance_with_a_domain_is_checked_at_its_name(ec2):
 
 
 def test_dns_name_outside_the_domain_is_plain_http(ec2):
-    plan = targets.resolve("inference-alb-123.eu-west-1.elb.amazonaws.com", Config(), ec2=ec2)
+    plan = targets.resolve("inference-alb-123.eu-west-1.elb.amazonaws.com", Config(), ec2=ec2,
+                           autoscaling=_autoscaling())
     assert plan.endpoints == [targets.Endpoint("http://inference-alb-123.eu-west-1.elb.amazonaws.com")]
     assert plan.hosts == []
 
