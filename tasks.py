@@ -130,7 +130,7 @@ def host_shell(c, name="inferctl-host", command=""):
 @clean_errors
 def host_spec(c, target="nspawn://inferctl-host", phase="live", report="build/host-spec.xml"):
     """Run the image's testinfra suite (image/spec) against a host."""
-    from inferctl.spec_hosts import run_spec
+    from inferctl.hostspec.runner import run_spec
     result = run_spec(target, phase, report)
     print(result.summary())
     if not result.passed:

@@ -2,7 +2,7 @@
 
     pytest image/spec --target=URL --phase=bake|live
 
-``--target`` is a host URL (ssh://, local://, nspawn://, ssm://; see inferctl/spec_hosts.py).
+``--target`` is a host URL (ssh://, local://, nspawn://, ssm://; see inferctl/hostspec/runner.py).
 ``--phase bake`` runs on the build host before cleanup (sshd still serves the build);
 ``--phase live`` runs on a booted host made from the image. Tests marked ``live`` or ``bake``
 run only in that phase; the rest run in both.
@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from inferctl.spec_hosts import PHASES, host as make_host
+from inferctl.hostspec.runner import PHASES, host as make_host
 
 SLOT_PORTS = {"blue": 8081, "green": 8082}
 

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UserError
-from ..spec_hosts import run_spec
+from ..hostspec.runner import run_spec
 
 REQUIRED = ("SPEC_HOST", "SPEC_PORT", "SPEC_USER", "SPEC_SSH_KEY")
 

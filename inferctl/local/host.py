@@ -94,7 +94,7 @@ class LocalHost:
 
     @property
     def nspawn_url(self) -> str:
-        """testinfra target through nsenter (inferctl.spec_hosts)."""
+        """testinfra target through nsenter (inferctl.hostspec.runner)."""
         return f"nspawn://{self.name}"
 
     @property

@@ -26,9 +26,9 @@ HOST_KEYS_FILE = "/etc/inference/api-keys"
 
 
 def _from_host(url: str) -> str | None:
-    from .. import spec_hosts
+    from ..hostspec import runner
 
-    result = spec_hosts.host(url).run("cat %s", HOST_KEYS_FILE)
+    result = runner.host(url).run("cat %s", HOST_KEYS_FILE)
     return _first_key(result.stdout) if result.rc == 0 else None
 
 

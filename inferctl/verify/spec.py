@@ -41,7 +41,7 @@ def run(report: Report, url: str, folder: Path, run_spec: Callable | None = None
     A suite that cannot run at all (SSM not reachable, host gone) is one failed check.
     """
     if run_spec is None:
-        from ..spec_hosts import run_spec
+        from ..hostspec.runner import run_spec
     junit = _report_file(folder, url)
     junit.unlink(missing_ok=True)
     try:

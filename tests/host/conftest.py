@@ -41,7 +41,7 @@ def app_refs():
 @pytest.fixture(scope="session")
 def provisioned(app_refs, tmp_path_factory):
     """A host after the recipe and the bake-phase spec, before cleanup: (host, bake spec result)."""
-    from inferctl.spec_hosts import run_spec
+    from inferctl.hostspec.runner import run_spec
     local_host.down(NAME)
     try:
         host = local_host.LocalHost.create(NAME)

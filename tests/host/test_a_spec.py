@@ -1,7 +1,7 @@
 """The recipe makes a host that passes its own spec: during the bake (over SSH) and live."""
 
 
-from inferctl.spec_hosts import run_spec
+from inferctl.hostspec.runner import run_spec
 
 
 def test_spec_passes_during_bake_over_ssh(provisioned):

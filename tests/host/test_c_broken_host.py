@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from inferctl.spec_hosts import run_spec
+from inferctl.hostspec.runner import run_spec
 
 
 def _wait_active(host, unit):

@@ -8,7 +8,7 @@ import pytest
 from inferctl import verify
 from inferctl.config import Config
 from inferctl.errors import UserError
-from inferctl.spec_hosts import SpecResult
+from inferctl.hostspec.runner import SpecResult
 from inferctl.verify import keys, spec, targets
 from inferctl.verify.report import Report
 

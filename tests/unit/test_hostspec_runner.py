@@ -2,7 +2,7 @@
 
 import pytest
 
-from inferctl import spec_hosts
+from inferctl.hostspec import runner as spec_hosts
 from inferctl.errors import UserError
 
 

@@ -5,7 +5,7 @@ Schemes (HOST_CONTRACT.md):
   is implied unless the user is root; host keys are not pinned: build hosts are throwaway);
 - ``local://`` this machine (testinfra's own backend);
 - ``nspawn://<machine>`` a local host (inferctl.local.host) through nsenter, no sshd needed;
-- ``ssm://<instance-id>?region=...`` an AWS host through SSM Run Command (inferctl.ssm_backend).
+- ``ssm://<instance-id>?region=...`` an AWS host through SSM Run Command (inferctl.hostspec.ssm).
 
 New schemes register a factory in ``SCHEMES`` (url -> testinfra Host).
 """
@@ -27,8 +27,8 @@ import testinfra
 import testinfra.host
 from testinfra.backend import base
 
-from .errors import UserError
-from .paths import BUILD_DIR, IMAGE_DIR, ensure
+from ..errors import UserError
+from ..paths import BUILD_DIR, IMAGE_DIR, ensure
 
 SPEC_DIR = IMAGE_DIR / "spec"
 PHASES = ("bake", "live")
@@ -44,7 +44,7 @@ class NspawnBackend(base.BaseBackend):
         super().__init__(name, *args, **kwargs)
 
     def run(self, command: str, *args: str, **kwargs: Any) -> base.CommandResult:
-        from .local.host import LocalHost  # local-only dependency, loaded on use
+        from ..local.host import LocalHost  # local-only dependency, loaded on use
         cmd = self.get_command(command, *args)
         out = self.run_local(shlex.join(LocalHost.load(self.name).guest_argv(["/bin/sh", "-c", cmd])))
         out.command = self.encode(cmd)
@@ -80,7 +80,7 @@ def _nspawn(url: str) -> testinfra.host.Host:
 
 
 def _ssm(url: str) -> testinfra.host.Host:
-    return importlib.import_module("inferctl.ssm_backend").host(url)
+    return importlib.import_module("inferctl.hostspec.ssm").host(url)
 
 
 SCHEMES: dict[str, Callable[[str], testinfra.host.Host]] = {

@@ -5,7 +5,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from inferctl import ssm_backend
+from inferctl.hostspec import ssm as ssm_backend
 from inferctl.errors import UserError
 
 INSTANCE = "i-0123456789abcdef0"

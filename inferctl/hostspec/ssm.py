@@ -17,7 +17,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from testinfra.backend import base
 
-from .errors import UserError
+from ..errors import UserError
 
 DOCUMENT = "AWS-RunShellScript"
 # get_command_invocation returns the first 24,000 characters of stdout (and 8,000 of stderr) inline;
