@@ -100,7 +100,7 @@ class DataPlane:
                 # groups at once and refuses one that is not running. Its health checks tell when
                 # it serves. Other launches are `pending` until systemd runs (Terraform, Packer and
                 # the rebake's canary wait for `running`).
-                if not any(tag["Key"] == ASG_NAME_TAG for tag in instance.get_tags()):
+                if not any(tag["key"] == ASG_NAME_TAG for tag in instance.get_tags()):
                     set_state(instance, PENDING)
                 self.launched_here.add(instance.id)
                 self._submit(instance.id, self._boot_new, instance)
