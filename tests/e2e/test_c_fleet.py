@@ -27,7 +27,9 @@ def fleet(region):
     registry.push(tracked, "e2e-fleet", "stable")
     config = configuration.load(overrides={
         "project": {"name": "e2e-fleet", "target": "local"}, "app": {"repository": "e2e-fleet"},
-        "compute": {"mode": "fleet", "fleet_min": 2, "fleet_max": 2}, "dns": {"domain": ZONE, "subdomain": "fleet"}})
+        "compute": {"mode": "fleet", "fleet_min": 2, "fleet_max": 2}, "dns": {"domain": ZONE, "subdomain": "fleet"},
+        # The local region is one flat network: two stacks' VPCs must not overlap (on AWS they may).
+        "network": {"vpc_cidr": "10.21.0.0/16"}})
     target = open_target(config)
     target.client("route53").create_hosted_zone(Name=ZONE, CallerReference=str(time.time()))
     ami = amis.read_channel(target.client("ssm"), "inference", "latest")
