@@ -12,9 +12,9 @@ from .paths import REPO
 TIERS = {
     "unit": "fast unit tests, seconds, no root or daemons",
     "container": "builds and runs the app container (starts dockerd if needed)",
-    "terraform": "Terraform modules applied to moto on loopback",
-    "host": "the image recipe on a booted systemd-nspawn host (root)",
-    "e2e": "the whole local demo pipeline",
+    "terraform": "the Terraform modules applied to a local region (moto on loopback)",
+    "host": "the image recipe on a booted systemd-nspawn host, bake --local, the region's data plane (root)",
+    "e2e": "the AWS code path on the local region: demo, rebake, rollback, fleet (root)",
 }
 
 
