@@ -92,8 +92,10 @@ def test_machine_id_generated_on_this_host(host):
     info = json.loads(host.file("/etc/inference/image-info.json").content_string)
     machine_id = host.file("/etc/machine-id")
     assert re.fullmatch(r"[0-9a-f]{32}\n?", machine_id.content_string), "no machine-id"
-    # Cleanup emptied it; a boot of the image wrote a fresh one afterwards.
-    assert machine_id.mtime.timestamp() > info["cleaned_at"], "machine-id predates the image cleanup (baked in)"
+    # Cleanup emptied it; a boot of the image wrote a fresh one afterwards. stat's sub-second mtime:
+    # testinfra's mtime has whole seconds, and a quick reboot writes it within the cleanup's second.
+    written = float(host.check_output("stat -c %.9Y /etc/machine-id"))
+    assert written > info["cleaned_at"], "machine-id predates the image cleanup (baked in)"
 
 
 @pytest.mark.live
