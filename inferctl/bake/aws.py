@@ -14,7 +14,7 @@ from .front import Source
 
 def source(config, target, *, release: bool = False) -> Source:
     """Every input of an AWS bake, checked (preflight.py); a UserError names the first problem."""
-    checked = preflight.check(config, release=release, repo=REPO)
+    checked = preflight.check(config, release=release, repo=REPO, session=target.session, account=target.account)
     image = config.image
     return Source(
         inputs={amis.TAG_SOURCE_AMI: checked.source_ami["ImageId"], amis.TAG_RECIPE_HASH: recipe.recipe_hash(),

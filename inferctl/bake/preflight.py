@@ -101,9 +101,12 @@ def app_image(session: boto3.Session, account: str, repository: str, tag: str) -
     return f"{registry}/{repository}:{tag}", digest, f"{registry}/{repository}@{digest}"
 
 
-def check(config, *, release: bool, repo: Path = REPO) -> Checked:
-    """Every input of an AWS bake, verified; raises the first problem as a UserError."""
-    session, account = open_session(config.aws.region, config.aws.profile)
+def check(config, *, release: bool, repo: Path = REPO, session: boto3.Session | None = None,
+          account: str = "") -> Checked:
+    """Every input of an AWS bake, verified; raises the first problem as a UserError.
+    ``session``/``account``: an already verified session (the target's), else one is opened."""
+    if session is None:
+        session, account = open_session(config.aws.region, config.aws.profile)
     revision, dirty = check_release_tree(release, repo)
     image = config.image
     if image.kms_key_id and image.ami_regions:
