@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from . import api_keys
 from . import terraform as tf
-from .bake.amis import read_channel
+from .bake.amis import parameter_name, read_channel
 from .config import Config
 from .errors import UserError
 from .paths import BUILD_DIR
@@ -29,7 +29,7 @@ AMI_RE = re.compile(r"^ami-[0-9a-f]{8,17}$")
 
 def ami_parameter(config: Config) -> str:
     """The channel parameter bake writes and the rebake promotes."""
-    return f"/{config.project.name}/ami/latest"
+    return parameter_name(config.project.name, "latest")
 
 
 # --- checks before anything is created ------------------------------------------------
