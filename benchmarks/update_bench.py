@@ -6,9 +6,12 @@ same bounded load (GET / through Caddy from this machine), measured the same way
   updater: the cron job's command is run as cron would (the timer firing right after the push);
   plain:   systemctl stop the serving slot; docker pull; systemctl start it (what the seed's cron did);
   serving = the first GET / reporting the new version.
-Plus the updater's run time when the digest is unchanged (no pull).
+Plus the updater's run time when the digest is unchanged (no pull), and a series of --swaps
+consecutive updater swaps (two images, alternately) under the same load with keep-alive clients
+(each keeps one connection open) and new-connection clients side by side: failed requests, and
+p99 latency of the requests sent during the swaps against p99 of a steady phase just before them.
 
-    sudo .venv/bin/python benchmarks/update_bench.py [--rounds 2]
+    sudo .venv/bin/python benchmarks/update_bench.py [--rounds 2] [--swaps 20]
 """
 
 from __future__ import annotations
@@ -59,9 +62,38 @@ def one_update(host, key: str, version: str, method: str) -> dict:
             "max": result.latency(1)}
 
 
+def swap_series(host, key: str, swaps: int, stamp: int) -> None:
+    """``swaps`` updater swaps back to back under load, after 15 s of the same load without any."""
+    images = [rig.variant(f"bench-{stamp}-swap-{n}") for n in (0, 1)]
+    rig.push(images[0], TAG)
+    trigger(host, "updater", "")
+    url, headers = f"http://{host.address}/", {"X-API-Key": key}
+    bound = {"max_requests": 2_000_000, "max_seconds": 60 + 40 * swaps}
+    with Load(url, workers=2, keepalive=True, headers=headers, **bound) as kept, \
+            Load(url, workers=1, headers=headers, **bound) as fresh:
+        time.sleep(15)
+        steady, windows = [(1.0, kept.clock())], []
+        for n in range(swaps):
+            start = kept.clock()
+            rig.push(images[(n + 1) % 2], TAG)
+            run = rig.run_as_cron(host)
+            if run.code:
+                raise RuntimeError(f"swap {n + 1}: updater run failed (exit {run.code}): {run.stderr.strip()}")
+            windows.append((start, kept.clock()))
+        time.sleep(1)
+    print(f"\n{swaps} swaps in {windows[-1][1] - windows[0][0]:.0f}s (steady phase {steady[0][1] - 1:.0f}s before them)")
+    print(f"{'clients':22} {'requests':>9} {'failed':>7} {'p99 steady (ms)':>16} {'p99 swapping (ms)':>18} {'ratio':>6}")
+    for name, load in (("keep-alive (2)", kept), ("new connection (1)", fresh)):
+        result = load.result
+        calm, busy = result.latency(0.99, steady), result.latency(0.99, windows)
+        print(f"{name:22} {result.requests:>9} {result.failed:>7} {calm * 1000:>16.1f} {busy * 1000:>18.1f} "
+              f"{busy / calm if calm else float('nan'):>6.2f}  {result.failures[:3] or ''}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=2, help="updates per method (default 2)")
+    parser.add_argument("--rounds", type=int, default=2, help="updates per method (default 2; 0 skips)")
+    parser.add_argument("--swaps", type=int, default=20, help="swaps in the back-to-back series (default 20; 0 skips)")
     args = parser.parse_args()
     registry_was_up = registry.is_up()
     base = app_image.build(provision.APP_BUILD_TAG, extra_ca=app_image.host_ca_bundle()).ref
@@ -84,13 +116,15 @@ def main() -> int:
         print()
         print(f"{'method':10} {'push->serving (median s)':>25} {'failed requests':>16} {'requests':>9} "
               f"{'worst latency (s)':>18}")
-        for method in ("updater", "plain"):
+        for method in ("updater", "plain") if results else ():
             mine = [r for r in results if r["method"] == method]
             print(f"{method:10} {statistics.median(r['serving'] for r in mine):>25.2f} "
                   f"{sum(r['failed'] for r in mine):>16} {sum(r['requests'] for r in mine):>9} "
                   f"{max(r['max'] for r in mine):>18.3f}")
         print(f"unchanged digest run (HEAD only, no pull), median of 5 incl. nsenter: "
               f"{statistics.median(r.seconds for r in unchanged):.3f}s")
+        if args.swaps:
+            swap_series(host, key, args.swaps, stamp)
     finally:
         host.down()
         netns.teardown_if_idle()

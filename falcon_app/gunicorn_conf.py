@@ -26,7 +26,8 @@ worker_class = os.environ.get("WORKER_CLASS", "asgi").strip() or "asgi"
 if worker_class not in WORKER_CLASSES:
     raise SystemExit(f"WORKER_CLASS={worker_class!r}: use one of {', '.join(WORKER_CLASSES)}")
 wsgi_app = WORKER_CLASSES[worker_class]
-bind = [os.environ.get("BIND", "").strip() or f"0.0.0.0:{_env_int('PORT', 8000)}"]
+# BIND: one or more addresses, comma-separated (e.g. "0.0.0.0:8000,unix:/run/slot/app.sock").
+bind = [a.strip() for a in os.environ.get("BIND", "").split(",") if a.strip()] or [f"0.0.0.0:{_env_int('PORT', 8000)}"]
 workers = _env_int("WEB_CONCURRENCY", 2)
 threads = _env_int("THREADS", 4 if worker_class == "gthread" else 1)
 timeout = _env_int("TIMEOUT", 30)       # also bounds a worker's model load: raise it for big models

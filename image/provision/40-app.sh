@@ -16,9 +16,9 @@ log "pinned $pinned"
 
 printf 'IMAGE=%s\n' "$pinned" > /var/lib/inference/slot-"${SLOT}".env.tmp
 mv /var/lib/inference/slot-"${SLOT}".env.tmp /var/lib/inference/slot-"${SLOT}".env
-printf 'reverse_proxy 127.0.0.1:%s {\n\tlb_try_duration 5s\n\tlb_try_interval 100ms\n}\n' "$SLOT_PORT" \
-  > /var/lib/inference/upstream.caddy.tmp
-mv /var/lib/inference/upstream.caddy.tmp /var/lib/inference/upstream.caddy
+# Caddy proxies to active.sock: point it at the slot's socket (new link renamed over the old one).
+ln -sfn "/run/inference/slot-${SLOT}/app.sock" /var/lib/inference/active.sock.tmp
+mv -T /var/lib/inference/active.sock.tmp /var/lib/inference/active.sock
 python3 - "$SLOT" "$digest" <<'PY'
 import json, os, sys
 state = {"active_slot": sys.argv[1], "current": sys.argv[2], "previous": None, "bad": [],

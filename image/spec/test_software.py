@@ -98,10 +98,23 @@ def test_container_published_on_loopback_only(container, slot_port):
     assert bindings == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(slot_port)}]}
 
 
-def test_caddy_serves_the_active_slot(host, slot_port):
-    upstream = host.file("/var/lib/inference/upstream.caddy").content_string
-    assert f"reverse_proxy 127.0.0.1:{slot_port}" in upstream
+def test_caddy_serves_the_active_slot(host, slot):
+    link = host.file("/var/lib/inference/active.sock")
+    assert link.is_symlink and link.linked_to == f"/run/inference/slot-{slot}/app.sock"
+    socket = host.file(link.linked_to)
+    assert socket.is_socket
+    folder = host.file(f"/run/inference/slot-{slot}")
+    assert folder.group == "caddy" and folder.mode == 0o750, "only the container's user and Caddy enter"
+    assert host.run(f"curl -sf -o /dev/null --max-time 5 --unix-socket {link.linked_to} http://slot/health").rc == 0
     assert host.run("curl -sf -o /dev/null --max-time 5 http://127.0.0.1/health").rc == 0
+
+
+def test_caddy_is_never_reloaded_to_switch(host):
+    """The switch is the symlink: Caddy's config is static, with upstream keep-alive off."""
+    caddyfile = host.file("/etc/caddy/Caddyfile").content_string
+    assert "reverse_proxy unix//var/lib/inference/active.sock" in caddyfile
+    assert re.search(r"keepalive\s+off", caddyfile)
+    assert "import" not in caddyfile
 
 
 def test_docker_daemon_settings(host):

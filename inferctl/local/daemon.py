@@ -18,16 +18,31 @@ from ..errors import UserError
 from ..paths import ensure
 
 
+EXITS: dict[int, int] = {}   # wait status of the children alive() reaped, for exit_reason()
+
+
 def alive(pid: int) -> bool:
-    """The process runs (a zombie does not; ours is reaped on the way)."""
+    """The process runs (a zombie does not; ours is reaped on the way, its status kept)."""
     try:
-        os.waitpid(pid, os.WNOHANG)
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+        if reaped:
+            EXITS[pid] = status
     except ChildProcessError:
         pass
     try:
         return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
     except (FileNotFoundError, IndexError):
         return False
+
+
+def exit_reason(pid: int) -> str:
+    """How a child of ours that alive() reaped ended: "exit status N" or "killed by SIGX"."""
+    status = EXITS.get(pid)
+    if status is None:
+        return "exit status unknown (not our child)"
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
 def cmdline(pid: int) -> list[bytes]:

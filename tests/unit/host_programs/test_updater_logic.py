@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from inference_host.errors import ConfigError, UpdateError
 from inference_host.files import write_atomic
 from inference_host.journal import JournalLog
 from inference_host.registry import Reference
-from inference_host.updater import SLOTS, UPSTREAM_RE, Updater
+from inference_host.updater import SLOTS, Updater
 from inference_host.updater_cli import main
 
 REPO = "10.99.0.1:5000/inference"
@@ -45,10 +46,11 @@ class FakeHost:
         self.enabled: set[str] = set()
         self.broken: set[str] = set()       # digests whose /health never answers
         self.fail: dict[str, tuple[int, str]] = {}  # argv prefix -> (exit code, stderr)
-        self.reloads: list[str] = []        # upstream file content at each caddy reload
+        self.serving: dict[str, str] = {}   # command -> the slot Caddy's socket link named when it ran
 
     def __call__(self, argv, input=None, timeout=None):
         self.calls.append(list(argv))
+        self.serving[" ".join(argv)] = self.serving_slot()
         for prefix, (code, err) in self.fail.items():
             if " ".join(argv).startswith(prefix):
                 return code, "", err
@@ -71,8 +73,6 @@ class FakeHost:
                 self.enabled.add(unit.split("@")[1].split(".")[0])
             case ["systemctl", "disable", "--quiet", unit]:
                 self.enabled.discard(unit.split("@")[1].split(".")[0])
-            case ["systemctl", "reload", "caddy.service"]:
-                self.reloads.append(self.paths.upstream.read_text())
             case _:
                 raise AssertionError(f"unexpected command {argv}")
         return 0, "", ""
@@ -85,8 +85,13 @@ class FakeHost:
     def pulls(self):
         return [c for c in self.calls if c[:2] == ["docker", "pull"]]
 
+    def serving_slot(self):
+        link = self.paths.active_socket
+        target = Path(os.readlink(link)) if link.is_symlink() else None
+        return next((s for s in SLOTS if target == self.paths.slot_socket(s)), None)
+
     def serving_port(self):
-        return int(UPSTREAM_RE.search(self.paths.upstream.read_text()).group(2))
+        return SLOTS.get(self.serving_slot())
 
 
 class Clock:
@@ -106,7 +111,7 @@ def host(tmp_path):
     etc.mkdir()
     (etc / "defaults.env").write_text(f"# baked\nINFERENCE_IMAGE={REPO}:stable\nHEALTH_TIMEOUT=90\n"
                                       "UPDATE_SCHEDULE='17 * * * *'\n")
-    paths = Paths(etc=etc, var=tmp_path / "var", lock=tmp_path / "lock" / "update.lock",
+    paths = Paths(etc=etc, var=tmp_path / "var", run=tmp_path / "run", lock=tmp_path / "lock" / "update.lock",
                   daemon_json=tmp_path / "daemon.json", docker_config=tmp_path / "config.json",
                   cron=tmp_path / "cron.d" / "inference-update")
     return FakeHost(paths)
@@ -137,7 +142,7 @@ def test_first_run_deploys_to_blue_and_records_state(host, make):
     assert updater.update() == 0
     assert host.pulls() == [["docker", "pull", "--quiet", f"{REPO}@{D1}"]]
     assert host.running == {"blue": f"{REPO}@{D1}"} and host.enabled == {"blue"}
-    assert host.serving_port() == 8081 and len(host.reloads) == 1
+    assert host.serving_port() == 8081
     assert host.paths.slot_env("blue").read_text() == f"IMAGE={REPO}@{D1}\n"
     saved = state(host)
     assert (saved["active_slot"], saved["current"], saved["previous"]) == ("blue", D1, None)
@@ -163,7 +168,8 @@ def test_new_digest_swaps_slots_switches_before_stopping_old(host, make):
     assert host.running == {"green": f"{REPO}@{D2}"} and host.enabled == {"green"}
     assert host.serving_port() == 8082
     order = [" ".join(c) for c in host.calls]
-    assert order.index("systemctl reload caddy.service") < order.index("systemctl stop inference@blue.service")
+    assert host.serving["systemctl stop inference@blue.service"] == "green", "switched before the old slot stops"
+    assert host.serving["systemctl start --no-block inference@green.service"] == "blue"
     assert clock.now >= 2, "drained before stopping the old slot"
     assert order.index("systemctl reset-failed inference@green.service") < \
         order.index("systemctl start --no-block inference@green.service"), "start limit of a past failure cleared"
@@ -177,7 +183,7 @@ def test_unhealthy_keeps_old_serving_records_bad_and_fails(host, make):
     updater, _, records, clock = make(D2, health_timeout=30)
     assert updater.update() == 1
     assert host.running == {"blue": f"{REPO}@{D1}"}, "new slot stopped, old one untouched"
-    assert host.serving_port() == 8081 and len(host.reloads) == 1, "Caddy never switched"
+    assert host.serving_port() == 8081 and host.serving_slot() == "blue", "Caddy never switched"
     assert 30 <= clock.now < 32
     saved = state(host)
     assert saved["bad"] == [D2] and saved["current"] == D1 and saved["active_slot"] == "blue"
@@ -269,27 +275,31 @@ def test_pull_failure_changes_nothing_and_is_not_bad(host, make, failing, messag
     assert make(D2)[0].update() == 0, "retried on the next run once the cause is gone"
 
 
-def test_failed_caddy_reload_restores_upstream_and_stops_new(host, make):
+def test_failed_switch_keeps_the_link_and_stops_new(host, make, monkeypatch):
     make(D1)[0].update()
-    before = host.paths.upstream.read_text()
-    host.fail["systemctl reload caddy"] = (1, "Job for caddy.service failed")
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("inference_host.files.os.symlink", full_disk)
     updater, _, records, _ = make(D2)
     assert updater.update() == 1
-    assert host.paths.upstream.read_text() == before
-    assert host.running == {"blue": f"{REPO}@{D1}"}
+    monkeypatch.undo()
+    assert host.serving_slot() == "blue" and host.running == {"blue": f"{REPO}@{D1}"}
     assert records[-1]["event"] == "switch_failed" and state(host)["bad"] == []
+    assert not list(host.paths.var.glob(".active.sock.tmp*")), "no half-made link left behind"
 
 
-def test_switch_keeps_the_proxy_options_of_the_upstream_file(host, make):
+def test_first_run_after_the_bake_reads_the_active_slot_from_the_link(host, make):
     host.paths.var.mkdir()
-    host.paths.upstream.write_text("reverse_proxy 127.0.0.1:8081 {\n\thealth_uri /health\n}\n")
+    host.paths.active_socket.symlink_to(host.paths.slot_socket("blue"))
     host.paths.slot_env("blue").write_text(f"IMAGE={REPO}@{D1}\n")
     host.images.add(f"{REPO}@{D1}")
     host.running["blue"] = f"{REPO}@{D1}"
     updater, _, _, _ = make(D2)
     assert updater.load_state()["active_slot"] == "blue" and updater.load_state()["current"] == D1
     assert updater.update() == 0
-    assert host.paths.upstream.read_text() == "reverse_proxy 127.0.0.1:8082 {\n\thealth_uri /health\n}\n"
+    assert os.readlink(host.paths.active_socket) == str(host.paths.slot_socket("green"))
     assert state(host)["previous"] == D1
 
 

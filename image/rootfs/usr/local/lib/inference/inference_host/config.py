@@ -15,6 +15,7 @@ from .errors import ConfigError
 class Paths:
     etc: Path = Path("/etc/inference")
     var: Path = Path("/var/lib/inference")
+    run: Path = Path("/run/inference")
     lock: Path = Path("/run/lock/inference-update.lock")
     daemon_json: Path = Path("/etc/docker/daemon.json")
     docker_config: Path = Path("/root/.docker/config.json")
@@ -26,6 +27,7 @@ class Paths:
         return cls(
             etc=Path(env.get("INFERENCE_UPDATE_ETC", cls.etc)),
             var=Path(env.get("INFERENCE_UPDATE_VAR", cls.var)),
+            run=Path(env.get("INFERENCE_UPDATE_RUN", cls.run)),
             lock=Path(env.get("INFERENCE_UPDATE_LOCK", cls.lock)),
             daemon_json=Path(env.get("INFERENCE_UPDATE_DAEMON_JSON", cls.daemon_json)),
             docker_config=Path(env.get("INFERENCE_UPDATE_DOCKER_CONFIG", Path(docker_dir) / "config.json")),
@@ -37,8 +39,13 @@ class Paths:
         return self.var / "state.json"
 
     @property
-    def upstream(self) -> Path:
-        return self.var / "upstream.caddy"
+    def active_socket(self) -> Path:
+        """What Caddy proxies to: a symlink to the active slot's socket (the switch swaps it)."""
+        return self.var / "active.sock"
+
+    def slot_socket(self, slot: str) -> Path:
+        """The slot's gunicorn socket (its folder is bind-mounted into the container)."""
+        return self.run / f"slot-{slot}" / "app.sock"
 
     def slot_env(self, slot: str) -> Path:
         return self.var / f"slot-{slot}.env"

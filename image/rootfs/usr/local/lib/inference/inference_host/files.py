@@ -1,4 +1,4 @@
-"""Replacing a host file atomically: readers see the old file or the new one, never a part of it."""
+"""Replacing a host file or symlink atomically: readers see the old one or the new one, never a part."""
 
 from __future__ import annotations
 
@@ -23,6 +23,19 @@ def write_atomic(path: Path, text: str, mode: int = 0o644, gid: int = -1) -> Non
         if gid != -1:
             os.chown(tmp, -1, gid)
         os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def link_atomic(path: Path, target: Path) -> None:
+    """Point the symlink ``path`` at ``target``: a new link beside it, renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.symlink(target, tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
+import os
 import time
+from pathlib import Path
 
 from .commands import run_command
 from .config import Paths, Settings, read_env
 from .errors import ConfigError, UpdateError
-from .files import write_atomic
+from .files import link_atomic, write_atomic
 from .health import http_healthy
 from .journal import TAG, JournalLog, utc_now
 from .registry import DIGEST_RE, Reference, Registry
 
 SLOTS = {"blue": 8081, "green": 8082}
-UPSTREAM_RE = re.compile(r"(reverse_proxy\s+(?:http://)?127\.0\.0\.1:)(\d+)")
 BAD_KEPT = 20
 CRON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 EMPTY_STATE = {"active_slot": None, "current": None, "previous": None, "bad": [],
@@ -51,11 +51,10 @@ class Updater:
         return state
 
     def _discover(self) -> dict:
-        """No state yet (first run after the bake): read the active slot from Caddy's upstream."""
-        if not self.paths.upstream.exists():
-            return {}
-        match = UPSTREAM_RE.search(self.paths.upstream.read_text())
-        slot = next((s for s, p in SLOTS.items() if match and int(match.group(2)) == p), None)
+        """No state yet (first run after the bake): the active slot is the one Caddy's socket link names."""
+        link = self.paths.active_socket
+        target = Path(os.readlink(link)) if link.is_symlink() else None
+        slot = next((s for s in SLOTS if target == self.paths.slot_socket(s)), None)
         if not slot:
             return {}
         found = {"active_slot": slot}
@@ -215,27 +214,19 @@ class Updater:
             self.sleep(0.5)
 
     def switch(self, new: str, old: str | None) -> None:
-        """Point Caddy at the new slot: rewrite the upstream file atomically, reload gracefully."""
-        path = self.paths.upstream
-        before = path.read_text() if path.exists() else None
-        if before and UPSTREAM_RE.search(before):
-            after = UPSTREAM_RE.sub(lambda m: f"{m.group(1)}{SLOTS[new]}", before, count=1)
-        else:
-            after = (f"reverse_proxy 127.0.0.1:{SLOTS[new]} {{\n"
-                     "\tlb_try_duration 5s\n\tlb_try_interval 100ms\n}\n")
-        write_atomic(path, after)
-        code, out, err = self.run_cmd(["systemctl", "reload", "caddy.service"])
-        if code != 0:
-            if before is None:
-                path.unlink()
-            else:
-                write_atomic(path, before)
-            self.run_cmd(["systemctl", "reload", "caddy.service"])
+        """Point Caddy at the new slot by swapping the active-socket symlink (atomic rename).
+
+        Caddy dials that path for every upstream request (its upstream keep-alive is off) and is
+        never reloaded: the next request goes to ``new``, requests in flight finish on ``old``,
+        and no client connection, idle or busy, is closed by the switch.
+        """
+        try:
+            link_atomic(self.paths.active_socket, self.paths.slot_socket(new))
+        except OSError as exc:
             self.run_cmd(["systemctl", "stop", f"inference@{new}.service"])
-            detail = (err or out).strip().splitlines()
-            raise UpdateError("switch_failed", f"caddy reload failed (exit {code}): "
-                              f"{detail[-1] if detail else 'no output'}; slot {old or 'none'} keeps serving")
-        self.log("switched", slot=new, port=SLOTS[new], previous_slot=old)
+            raise UpdateError("switch_failed", f"could not point {self.paths.active_socket} at slot {new} "
+                              f"({exc}); slot {old or 'none'} keeps serving") from None
+        self.log("switched", slot=new, socket=str(self.paths.slot_socket(new)), previous_slot=old)
 
     def _done(self, state: dict, event: str, **fields) -> int:
         state["last_result"] = {"event": event, "ok": True, "at": utc_now(), **fields}
