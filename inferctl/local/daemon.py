@@ -23,26 +23,57 @@ EXITS: dict[int, int] = {}   # wait status of the children alive() reaped, for e
 
 def alive(pid: int) -> bool:
     """The process runs (a zombie does not; ours is reaped on the way, its status kept)."""
+    if _reap(pid):
+        return False
     try:
-        reaped, status = os.waitpid(pid, os.WNOHANG)
-        if reaped:
-            EXITS[pid] = status
-    except ChildProcessError:
-        pass
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
     except (FileNotFoundError, IndexError):
         return False
+    if state == "Z":
+        _reap(pid)          # it exited between the two looks
+        return False
+    return True
+
+
+def _reap(pid: int) -> bool:
+    """Reap ``pid`` if it is our exited child, keeping its wait status; True if it was."""
+    try:
+        reaped, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    if reaped:
+        EXITS[pid] = status
+    return bool(reaped)
 
 
 def exit_reason(pid: int) -> str:
     """How a child of ours that alive() reaped ended: "exit status N" or "killed by SIGX"."""
     status = EXITS.get(pid)
     if status is None:
-        return "exit status unknown (not our child)"
+        return "still running" if alive(pid) else "exit status unknown (not our child)"
     if os.WIFSIGNALED(status):
         return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
     return f"exit status {os.waitstatus_to_exitcode(status)}"
+
+
+def comm(pid: int) -> str:
+    """The kernel's name of the process (its program's file name, 15 characters at most)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def wait_named(proc: subprocess.Popen, name: str, timeout: float = 10.0) -> None:
+    """Wait until the just-started ``proc`` runs as ``name`` (or has exited, or ``timeout``).
+
+    Popen returns once exec has closed its pipe, a moment before the kernel names the new
+    program: until then /proc shows the old comm and an empty cmdline, so an identity check made
+    at once takes a healthy start for a process that is gone (seen: local hosts' boots under load).
+    """
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and comm(proc.pid) != name and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def cmdline(pid: int) -> list[bytes]:

@@ -23,7 +23,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from ..errors import UserError
 from ..paths import CACHE_DIR, STATE_DIR, ensure
 from ..shell import require, run
 from . import netns, rootfs
-from .daemon import alive, cmdline, exit_reason, wait_gone
+from .daemon import alive, comm, exit_reason, wait_gone, wait_named
 
 # The bare host: what a minimal cloud image brings (systemd, sshd, cron, python3 for testinfra).
 BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "cron", "iproute2", "sudo",
@@ -226,27 +225,15 @@ class LocalHost:
                 "--system-call-filter=@keyring bpf", f"--network-namespace-path={guest.netns_path}",
                 "--console=read-only"]
         env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="1")
-        for attempt in (1, 2):
-            started = time.monotonic()
-            logged = self.console_log.stat().st_size if self.console_log.exists() else 0
-            with open(self.console_log, "ab") as log:
-                proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        env=env, start_new_session=True)
-            self.nspawn_pid = proc.pid
-            self._save()
-            if not wait:
-                break
-            try:
-                self.wait_running(timeout)
-                break
-            except UserError:
-                # seen about once in 20 boots under load: nspawn gone before writing a byte;
-                # that is worth one more start, anything it did say is not
-                silent = not self.running() and self.console_log.stat().st_size == logged
-                if attempt == 2 or not silent:
-                    raise
-                print(f"local host {self.name!r}: systemd-nspawn exited before any output "
-                      f"({exit_reason(self.nspawn_pid)}); starting it once more", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        with open(self.console_log, "ab") as log:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env, start_new_session=True)
+        wait_named(proc, "systemd-nspawn")
+        self.nspawn_pid = proc.pid
+        self._save()
+        if wait:
+            self.wait_running(timeout)
         return time.monotonic() - started
 
     def leader(self) -> int:
@@ -376,8 +363,8 @@ def _masked(root: Path, unit: str) -> bool:
 
 
 def _is_nspawn(pid: int) -> bool:
-    """The recorded pid is still our systemd-nspawn (alive, not a recycled pid)."""
-    return alive(pid) and os.path.basename((cmdline(pid) or [b""])[0]) == b"systemd-nspawn"
+    """The recorded pid is still our systemd-nspawn (alive, not a recycled pid), by its task name."""
+    return comm(pid) == "systemd-nspawn" and alive(pid)
 
 
 def down(name: str = DEFAULT_NAME) -> bool:

@@ -66,7 +66,8 @@ def moto(tmp_path_factory):
 @pytest.fixture
 def host(tmp_path, imds, moto):
     """An /etc/inference with the baked defaults and the environment pointing at the fakes."""
-    (tmp_path / "defaults.env").write_text(f"API_KEYS_FILE={tmp_path}/api-keys\nDOMAIN=\n")
+    (tmp_path / "defaults.env").write_text(f"API_KEYS_FILE={tmp_path}/api-keys\nDOMAIN=\n"
+                                           "API_KEYS_RETRY_SECONDS=0\n")   # retries: tests of their own
     (tmp_path / "api-keys").write_text("")
     return {"INFERENCE_API_KEYS_ETC": str(tmp_path), "AWS_EC2_METADATA_SERVICE_ENDPOINT": imds,
             "AWS_ENDPOINT_URL_SSM": moto.endpoint_url(),
@@ -99,14 +100,94 @@ def test_fetches_the_parameter_into_the_key_file(host, moto, capsys):
 
 def test_missing_parameter_fails_and_leaves_the_file(host, capsys):
     path = _configure(host, "/svc-missing/api-keys")
-    with open(path, "w") as keys:
-        keys.write("old-key\n")
     assert api_keys.main(host) == 1
     err = capsys.readouterr().err
     assert err.startswith("inference-api-keys: SSM GetParameter /svc-missing/api-keys in eu-west-1: "
                           "ParameterNotFound") and err.count("\n") == 1
     with open(path) as keys:
+        assert keys.read() == ""
+
+
+def test_keys_of_an_earlier_boot_are_kept_when_the_fetch_fails(host, capsys):
+    path = _configure(host, "/svc-missing/api-keys")
+    with open(path, "w") as keys:
+        keys.write("old-key\n")
+    assert api_keys.main(host) == 0, "a host with keys serves with them rather than not at all"
+    err = capsys.readouterr().err
+    assert err.startswith(f"inference-api-keys: WARNING kept the 1 key(s) already in {path}") and "ParameterNotFound" in err
+    with open(path) as keys:
         assert keys.read() == "old-key\n"
+
+
+class _Clock:
+    def __init__(self):
+        self.now, self.sleeps = 0.0, []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _down_for(monkeypatch, failures):
+    """SSM unreachable for the first ``failures`` calls."""
+    real, calls = aws.get_parameter, {"n": 0}
+
+    def flaky(*args):
+        calls["n"] += 1
+        if calls["n"] <= failures:
+            raise aws.AwsError("SSM GetParameter: [Errno 111] Connection refused")
+        return real(*args)
+
+    monkeypatch.setattr(api_keys.aws, "get_parameter", flaky)
+    return calls
+
+
+def test_a_key_source_down_at_boot_is_waited_for_with_backoff(host, moto, monkeypatch, capsys):
+    moto.client("ssm", REGION).put_parameter(Name="/svc-late/api-keys", Type="SecureString", Value="late-key-0123")
+    path = _configure(host, "/svc-late/api-keys")
+    with open(f"{host['INFERENCE_API_KEYS_ETC']}/inference.env", "a") as out:
+        out.write("API_KEYS_RETRY_SECONDS=900\n")
+    calls, clock = _down_for(monkeypatch, 7), _Clock()
+    assert api_keys.main(host, sleep=clock.sleep, clock=clock) == 0
+    assert clock.sleeps == [1, 2, 4, 8, 16, 30, 30] and calls["n"] == 8, "down ~90 s: waited, capped at 30 s"
+    assert capsys.readouterr().err.count("retrying in") == 7
+    with open(path) as keys:
+        assert keys.read() == "late-key-0123\n"
+
+
+def test_a_fetch_gives_up_after_its_budget_without_keys(host, monkeypatch, capsys):
+    path = _configure(host, "/svc-down/api-keys")
+    with open(f"{host['INFERENCE_API_KEYS_ETC']}/inference.env", "a") as out:
+        out.write("API_KEYS_RETRY_SECONDS=20\n")
+    _down_for(monkeypatch, 1000)
+    clock = _Clock()
+    assert api_keys.main(host, sleep=clock.sleep, clock=clock) == 1
+    assert clock.sleeps == [1, 2, 4, 8] and "gave up after 5 attempt(s) in 15s" in capsys.readouterr().err
+    with open(path) as keys:
+        assert keys.read() == ""
+
+
+def test_earlier_keys_wait_at_most_a_minute(host, monkeypatch):
+    path = _configure(host, "/svc-down/api-keys")
+    with open(f"{host['INFERENCE_API_KEYS_ETC']}/inference.env", "a") as out:
+        out.write("API_KEYS_RETRY_SECONDS=900\n")
+    with open(path, "w") as keys:
+        keys.write("old-key\n")
+    _down_for(monkeypatch, 1000)
+    clock = _Clock()
+    assert api_keys.main(host, sleep=clock.sleep, clock=clock) == 0
+    assert clock.now <= api_keys.KEPT_KEYS_RETRY
+
+
+def test_a_bad_retry_setting_is_named(host, capsys):
+    _configure(host, "/svc-a/api-keys")
+    with open(f"{host['INFERENCE_API_KEYS_ETC']}/inference.env", "a") as out:
+        out.write("API_KEYS_RETRY_SECONDS=soon\n")
+    assert api_keys.main(host) == 1
+    assert "API_KEYS_RETRY_SECONDS='soon' is not a number of seconds" in capsys.readouterr().err
 
 
 def test_no_instance_metadata_fails_clearly(host, capsys):

@@ -110,7 +110,8 @@ def host(tmp_path):
     etc = tmp_path / "etc"
     etc.mkdir()
     (etc / "defaults.env").write_text(f"# baked\nINFERENCE_IMAGE={REPO}:stable\nHEALTH_TIMEOUT=90\n"
-                                      "UPDATE_SCHEDULE='17 * * * *'\n")
+                                      f"UPDATE_SCHEDULE='17 * * * *'\nAPI_KEYS_FILE={etc}/api-keys\n")
+    (etc / "api-keys").write_text("# the service's keys\nkey-0123456789\n")
     paths = Paths(etc=etc, var=tmp_path / "var", run=tmp_path / "run", lock=tmp_path / "lock" / "update.lock",
                   daemon_json=tmp_path / "daemon.json", docker_config=tmp_path / "config.json",
                   cron=tmp_path / "cron.d" / "inference-update")
@@ -301,6 +302,36 @@ def test_first_run_after_the_bake_reads_the_active_slot_from_the_link(host, make
     assert updater.update() == 0
     assert os.readlink(host.paths.active_socket) == str(host.paths.slot_socket("green"))
     assert state(host)["previous"] == D1
+
+
+def test_no_api_keys_is_not_the_images_fault(host, make):
+    make(D1)[0].update()
+    (host.paths.etc / "api-keys").write_text("# none yet\n")
+    updater, _, records, _ = make(D2)
+    assert updater.update() == 1
+    assert records[-1]["event"] == "keys_missing" and "inference-api-keys" in records[-1]["reason"]
+    assert state(host)["bad"] == [] and host.running == {"blue": f"{REPO}@{D1}"}
+    assert not host.pulls()[1:], "nothing pulled or started for a slot that could not start"
+    (host.paths.etc / "api-keys").write_text("key-0123456789\n")
+    assert make(D2)[0].update() == 0, "taken as soon as the keys are there"
+
+
+def test_restart_swaps_to_the_same_digest(host, make):
+    make(D1)[0].update()
+    host.calls.clear()
+    updater, registry, records, _ = make(D2)
+    assert updater.restart() == 0
+    assert registry.calls == 0, "a restart asks no registry"
+    assert host.running == {"green": f"{REPO}@{D1}"} and host.serving_slot() == "green"
+    assert host.serving["systemctl stop inference@blue.service"] == "green"
+    saved = state(host)
+    assert (saved["current"], saved["previous"], saved["active_slot"]) == (D1, None, "green")
+    assert records[-1]["event"] == "restarted" and not host.pulls(), "the image is already here"
+
+
+def test_restart_with_nothing_serving_fails_clearly(host, make):
+    updater, _, records, _ = make(D1)
+    assert updater.restart() == 1 and records[-1]["event"] == "restart_impossible"
 
 
 def test_lock_held_exits_cleanly_without_asking_the_registry(host, make, capsys):

@@ -65,6 +65,7 @@ class Settings:
     health_timeout: float
     drain_seconds: float
     schedule: str
+    api_keys_file: Path
 
     @classmethod
     def load(cls, paths: Paths) -> "Settings":
@@ -83,7 +84,8 @@ class Settings:
         return cls(image=image,
                    health_timeout=_seconds(values, "HEALTH_TIMEOUT", 90),
                    drain_seconds=_seconds(values, "DRAIN_SECONDS", 3),
-                   schedule=schedule)
+                   schedule=schedule,
+                   api_keys_file=Path(values.get("API_KEYS_FILE") or paths.etc / "api-keys"))
 
 
 def _seconds(values: dict[str, str], key: str, default: float) -> float:

@@ -2,9 +2,14 @@
 
 With API_KEYS_PARAMETER set (deploy does on AWS): fetch that SSM SecureString parameter (one key
 per line) with the instance role's credentials (IMDSv2, SigV4-signed GetParameter) at every boot,
-so all hosts share the keys and rotation = update the parameter, restart this unit and the active
-slot. A failure (no instance metadata, access denied, no such parameter) is one line on stderr and
-exit 1, with the key file left as it was. Without it: make one random key if the file is empty.
+so all hosts share the keys and rotation = update the parameter, run this again, then
+`inference-update restart` (a blue/green swap to the same digest: no failed request).
+A failed fetch (metadata or SSM not reachable yet, a role still propagating, throttling) is retried
+with backoff (1 s doubling to 30 s), one stderr line per attempt, and the slots wait (they start
+after this unit): with no keys yet for up to API_KEYS_RETRY_SECONDS (default 900), then exit 1;
+with keys from an earlier boot for at most 60 s, then those keys are kept (exit 0, a warning).
+The key file is only ever replaced whole. Without a parameter: make one random key if the file is
+empty.
 
 Settings come from /etc/inference/defaults.env, then inference.env (envfile's rules). The AWS
 endpoints follow the SDKs' variables (aws.py, imds.py); INFERENCE_API_KEYS_ETC and
@@ -17,6 +22,7 @@ import grp
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 from . import aws, imds
@@ -24,8 +30,33 @@ from .envfile import read_env_files
 from .files import write_atomic
 
 
+KEPT_KEYS_RETRY = 60.0     # seconds a host that has keys from an earlier boot waits for new ones
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+
+
 class KeysError(Exception):
     """Why the keys could not be put in place; the key file is untouched."""
+
+
+def count_keys(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+
+
+def fetch_with_retry(fetch, budget: float, *, sleep=time.sleep, clock=time.monotonic) -> str:
+    """``fetch()`` until it answers, waiting 1 s, 2 s, 4 s ... (at most 30 s) between attempts, for
+    at most ``budget`` seconds; raises the last failure as a KeysError."""
+    started, delay, attempt = clock(), BACKOFF_FIRST, 1
+    while True:
+        try:
+            return fetch()
+        except (aws.AwsError, OSError) as exc:
+            waited = clock() - started
+            if waited + delay > budget:
+                raise KeysError(f"{exc} (gave up after {attempt} attempt(s) in {waited:.0f}s)") from None
+            print(f"inference-api-keys: attempt {attempt} failed: {exc}; retrying in {delay:.0f}s",
+                  file=sys.stderr, flush=True)
+            sleep(delay)
+            delay, attempt = min(delay * 2, BACKOFF_MAX), attempt + 1
 
 
 def write_keys(path: Path, text: str, group: str) -> None:
@@ -37,22 +68,41 @@ def write_keys(path: Path, text: str, group: str) -> None:
     write_atomic(path, text if text.endswith("\n") else text + "\n", mode=0o640, gid=gid)
 
 
-def main(env=os.environ) -> int:
+def main(env=os.environ, *, sleep=time.sleep, clock=time.monotonic) -> int:
     etc = Path(env.get("INFERENCE_API_KEYS_ETC", "/etc/inference"))
     group = env.get("INFERENCE_API_KEYS_GROUP", "inference")
     try:
         settings = read_env_files(etc / "defaults.env", etc / "inference.env")
         path = Path(settings.get("API_KEYS_FILE") or etc / "api-keys")
         name = settings.get("API_KEYS_PARAMETER", "")
+        held = count_keys(path.read_text()) if path.exists() else 0
         if name:
-            region, creds = imds.instance_identity(imds.endpoint(env))
-            value = aws.get_parameter(aws.endpoint_url("ssm", region, env), region, creds, name)
-            count = sum(1 for line in value.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+            raw = settings.get("API_KEYS_RETRY_SECONDS") or "900"
+            try:
+                budget = float(raw)
+            except ValueError:
+                raise KeysError(f"API_KEYS_RETRY_SECONDS={raw!r} is not a number of seconds") from None
+            if held:
+                budget = min(budget, KEPT_KEYS_RETRY)
+
+            def fetch() -> str:
+                region, creds = imds.instance_identity(imds.endpoint(env))
+                return aws.get_parameter(aws.endpoint_url("ssm", region, env), region, creds, name)
+
+            try:
+                value = fetch_with_retry(fetch, budget, sleep=sleep, clock=clock)
+            except KeysError as exc:
+                if not held:
+                    raise
+                print(f"inference-api-keys: WARNING kept the {held} key(s) already in {path}: "
+                      f"SSM parameter {name}: {exc}", file=sys.stderr)
+                return 0
+            count = count_keys(value)
             if not count:
                 raise KeysError(f"SSM parameter {name} holds no key")
             write_keys(path, value, group)
             print(f"inference-api-keys: {count} key(s) from SSM parameter {name} in {path}")
-        elif path.exists() and path.read_text().strip():
+        elif held:
             print(f"inference-api-keys: {path} already holds keys, left as it is")
         else:
             write_keys(path, secrets.token_urlsafe(32), group)

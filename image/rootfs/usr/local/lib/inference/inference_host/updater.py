@@ -13,6 +13,7 @@ from .errors import ConfigError, UpdateError
 from .files import link_atomic, write_atomic
 from .health import http_healthy
 from .journal import TAG, JournalLog, utc_now
+from .keys import count_keys
 from .registry import DIGEST_RE, Reference, Registry
 
 SLOTS = {"blue": 8081, "green": 8082}
@@ -136,6 +137,22 @@ class Updater:
         return self._done(state, "rolled_back", digest=target, slot=state["active_slot"],
                           held=leaving, reason="the digest left is held as bad until the tag moves")
 
+    def restart(self) -> int:
+        """The serving digest again, through the swap: a new container in the idle slot reads the
+        current API keys and settings, then takes the traffic (rotation without a failed request)."""
+        settings = self.settings()
+        ref = Reference.parse(settings.image)
+        state = self.load_state()
+        digest = state["current"]
+        if not digest:
+            return self._failed(state, UpdateError("restart_impossible", "no digest is serving yet"))
+        self.log("restart_start", digest=digest, slot=state["active_slot"])
+        try:
+            self.deploy(ref, digest, state, settings)
+        except UpdateError as exc:
+            return self._failed(state, exc, digest=digest)
+        return self._done(state, "restarted", digest=digest, slot=state["active_slot"])
+
     def status(self) -> int:
         state = self.load_state()
         print(json.dumps(state, indent=2, sort_keys=True))
@@ -161,6 +178,11 @@ class Updater:
         old = state["active_slot"]
         new = "green" if old == "blue" else "blue"
         image = ref.pinned(digest)
+        keys = settings.api_keys_file
+        if not (keys.exists() and count_keys(keys.read_text())):
+            # the API refuses to start without keys: that must not count against the image
+            raise UpdateError("keys_missing", f"{keys} holds no API key, so no slot could start; see "
+                              f"`journalctl -u inference-api-keys`; slot {old or 'none'} keeps serving")
         self.cmd(["systemctl", "stop", f"inference@{new}.service"], f"stopping idle slot {new}")
         # a slot that crash-looped into its start limit refuses the next start until reset
         self.run_cmd(["systemctl", "reset-failed", f"inference@{new}.service"])

@@ -4,6 +4,7 @@
                                idle slot, wait for /health, switch Caddy, drain, stop the old slot
     inference-update check     only ask the registry whether an update is waiting
     inference-update rollback  go back to the previous digest, through the same health gate
+    inference-update restart   the serving digest again through the swap (new API keys, settings)
     inference-update status    print the state file
     inference-update schedule  (re)write the cron file from UPDATE_SCHEDULE
 
@@ -55,7 +56,7 @@ class Lock:
 def main(argv: list[str] | None = None, updater: Updater | None = None) -> int:
     parser = argparse.ArgumentParser(prog=TAG, description=__doc__.split("\n\n")[0])
     parser.add_argument("command", nargs="?", default="run",
-                        choices=["run", "check", "rollback", "status", "schedule"])
+                        choices=["run", "check", "rollback", "restart", "status", "schedule"])
     parser.add_argument("--health-timeout", type=float, help="seconds (default: HEALTH_TIMEOUT)")
     parser.add_argument("--drain", type=float, help="seconds between switch and stop (default: DRAIN_SECONDS)")
     args = parser.parse_args(argv)
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None, updater: Updater | None = None) -> int:
         return 0
     try:
         action = {"run": updater.update, "check": updater.check, "rollback": updater.rollback,
-                  "schedule": updater.schedule}[args.command]
+                  "restart": updater.restart, "schedule": updater.schedule}[args.command]
         return action()
     except ConfigError as exc:
         log("config_error", "error", reason=str(exc), command=args.command)
