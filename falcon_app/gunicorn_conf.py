@@ -59,8 +59,13 @@ def post_fork(server, worker):
 
 
 def child_exit(server, worker):
-    """A worker's counts leave with it (Prometheus sees a counter reset)."""
-    (METRICS_DIR / f"{worker.pid}.json").unlink(missing_ok=True)
+    """Keep an exited worker's counts in the metrics sum (counters must not go down)."""
+    from falcon_app import metrics
+
+    try:
+        metrics.archive(METRICS_DIR, worker.pid)
+    except Exception:       # raised from a hook, it would stop the master; the file stays counted
+        server.log.exception("could not archive the metrics of worker %s", worker.pid)
 
 
 def on_exit(server):

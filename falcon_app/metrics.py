@@ -3,14 +3,22 @@ histogram by route, method and status, plus rows classified.
 
 Kept in-process (no client library). Under gunicorn each worker counts what it served,
 and a scrape lands on one worker at random, so with a shared directory (METRICS_DIR,
-set by gunicorn_conf) each worker also publishes its counts there once a second (a
-background thread, atomic file replace) and /metrics answers the sum over all workers.
-The gunicorn master deletes a worker's file when the worker exits (a counter reset, as
-Prometheus expects after a restart)."""
+set by gunicorn_conf) each worker also publishes its counts there once a second and
+when it exits cleanly (a background thread and atexit, atomic file replace), and /metrics
+answers the sum over all workers. When a worker exits, the gunicorn master folds its
+file into archived.json (archive()), so the sum never goes down: Prometheus would read
+a drop as a counter reset.
+
+Every label value is bounded, so clients cannot create series at will: routes are the
+route templates (or "(unmatched)", see middleware), methods outside METHODS are
+"other", and statuses are three-digit codes."""
 
 from __future__ import annotations
 
+import atexit
 import bisect
+import contextlib
+import fcntl
 import json
 import os
 import threading
@@ -21,6 +29,8 @@ from pathlib import Path
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PUBLISH_INTERVAL = 1.0
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+ARCHIVE = "archived.json"     # the summed counts of exited workers
 
 Key = tuple[str, str, str]   # route, method, status
 
@@ -33,6 +43,53 @@ def _labels(**labels: str) -> str:
     return "{" + ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items()) + "}"
 
 
+def _write(path: Path, data: dict) -> None:
+    """Atomically: readers see the old or the new file, never a partial one."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)
+
+
+@contextlib.contextmanager
+def _locked(shared_dir: Path, operation: int):
+    fd = os.open(shared_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, operation)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _sum(snapshots) -> dict:
+    buckets: dict[Key, list[int]] = {}
+    sums: dict[Key, float] = defaultdict(float)
+    predictions = 0
+    for snap in snapshots:
+        predictions += snap["predictions"]
+        for route, method, status, counts, total in snap["series"]:
+            key = (route, method, status)
+            merged = buckets.setdefault(key, [0] * (len(BUCKETS) + 1))
+            buckets[key] = [a + b for a, b in zip(merged, counts)]
+            sums[key] += total
+    return {"series": [[*key, counts, sums[key]] for key, counts in buckets.items()], "predictions": predictions}
+
+
+def archive(shared_dir: Path, pid: int) -> None:
+    """Fold the counts of exited worker `pid` into ARCHIVE and remove its file (gunicorn master).
+
+    Both under an exclusive lock that /metrics readers share: a reader finds those
+    counts in the worker's file or in the archive, never in both or in neither.
+    """
+    own = shared_dir / f"{pid}.json"
+    own.with_suffix(".tmp").unlink(missing_ok=True)      # a write cut short by the exit
+    if not own.exists():
+        return                                            # it never published
+    archived = shared_dir / ARCHIVE
+    with _locked(shared_dir, fcntl.LOCK_EX):
+        _write(archived, _sum(json.loads(p.read_text()) for p in (archived, own) if p.exists()))
+        own.unlink()
+
+
 class Metrics:
     def __init__(self, model_id: str, shared_dir: str | Path | None = None):
         self.model_id = model_id
@@ -42,9 +99,10 @@ class Metrics:
         self._sums: dict[Key, float] = defaultdict(float)
         self._predictions = 0
         self._publisher_pid = 0     # the process whose publisher thread runs (0: none yet)
+        self._publishing = threading.Lock()
 
     def observe(self, route: str, method: str, status: str, seconds: float) -> None:
-        key = (route, method, status)
+        key = (route, method if method in METHODS else "other", status)
         with self._lock:
             self._sums[key] += seconds
             buckets = self._buckets.setdefault(key, [0] * (len(BUCKETS) + 1))
@@ -65,10 +123,8 @@ class Metrics:
     def publish(self) -> None:
         """Write this process's counts to <shared_dir>/<pid>.json (tmp file + rename)."""
         self.shared_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        target = self.shared_dir / f"{os.getpid()}.json"
-        tmp = target.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.snapshot()))
-        tmp.replace(target)
+        with self._publishing:      # the publisher and a scrape: one tmp file, and never an older snapshot last
+            _write(self.shared_dir / f"{os.getpid()}.json", self.snapshot())
 
     def _start_publisher(self) -> None:
         """One daemon thread per process (started after the fork, on first use)."""
@@ -80,33 +136,29 @@ class Metrics:
         def loop():
             while True:
                 time.sleep(PUBLISH_INTERVAL)
-                try:
-                    self.publish()
-                except OSError:
-                    pass      # a full or vanished /dev/shm must not kill the worker; retried next tick
+                self._publish_quietly()
 
         threading.Thread(target=loop, name="metrics-publisher", daemon=True).start()
+        atexit.register(self._publish_quietly)     # a clean exit (MAX_REQUESTS, reload) keeps its last second
+
+    def _publish_quietly(self) -> None:
+        try:
+            self.publish()
+        except OSError:
+            pass      # a full or vanished /dev/shm must not kill the worker; retried next tick
 
     def _merged(self) -> dict:
         if not self.shared_dir:
             return self.snapshot()
         self.publish()
-        buckets: dict[Key, list[int]] = {}
-        sums: dict[Key, float] = defaultdict(float)
-        predictions = 0
-        for path in self.shared_dir.glob("*.json"):
-            try:
-                snap = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue      # the worker exited between glob and read
-            predictions += snap["predictions"]
-            for route, method, status, counts, total in snap["series"]:
-                key = (route, method, status)
-                merged = buckets.setdefault(key, [0] * (len(BUCKETS) + 1))
-                buckets[key] = [a + b for a, b in zip(merged, counts)]
-                sums[key] += total
-        return {"series": [[*key, counts, sums[key]] for key, counts in buckets.items()],
-                "predictions": predictions}
+        snapshots = []
+        with _locked(self.shared_dir, fcntl.LOCK_SH):
+            for path in self.shared_dir.glob("*.json"):
+                try:
+                    snapshots.append(json.loads(path.read_text()))
+                except (OSError, ValueError):
+                    continue      # removed meanwhile (the server is stopping)
+        return _sum(snapshots)
 
     # --- exposition ---------------------------------------------------------------------
     def render(self) -> str:

@@ -36,6 +36,8 @@ class RequestContext:
         resp.set_header("X-Request-ID", req.context.request_id)
 
     def process_response(self, req, resp, resource, req_succeeded):
+        if not hasattr(req.context, "started"):   # refused before process_request (falcon.asgi: method WEBSOCKET)
+            self.process_request(req, resp)
         elapsed = time.perf_counter() - req.context.started
         route = req.uri_template or UNMATCHED
         status = str(resp.status_code)

@@ -7,7 +7,6 @@ document is built from the same limits, so the two cannot drift apart.
 from __future__ import annotations
 
 import json
-import math
 
 import falcon
 
@@ -18,6 +17,8 @@ class FieldError(falcon.HTTPUnprocessableEntity):
     """A schema violation: 422 naming the offending field."""
 
     def __init__(self, field: str, problem: str):
+        # A key is echoed back, and JSON can spell lone surrogates ("\ud800") that no UTF-8 encoder takes.
+        field = field.encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(description=f"{field}: {problem}")
         self.field = field
 
@@ -33,17 +34,18 @@ def parse_json(body: bytes):
     """Strict UTF-8 JSON (no NaN/Infinity) or a 400."""
     try:
         return _DECODER.decode(body.decode("utf-8"))
-    except ValueError as exc:          # includes UnicodeDecodeError
+    except ValueError as exc:          # includes UnicodeDecodeError and Python's int digit limit
         raise falcon.HTTPBadRequest(description=f"malformed JSON: {exc}") from None
+    except RecursionError:             # the decoder recurses once per nesting level
+        raise falcon.HTTPBadRequest(description="JSON nested too deeply") from None
 
 
 def _number(value, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise FieldError(field, f"expected a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or abs(value) > FEATURE_LIMIT:
+    if not -FEATURE_LIMIT <= value <= FEATURE_LIMIT:      # before float(): a huge int overflows it; NaN fails
         raise FieldError(field, f"must be a finite number between {-FEATURE_LIMIT:g} and {FEATURE_LIMIT:g}")
-    return value
+    return float(value)
 
 
 def validate_request(doc, n_features: int, max_batch: int) -> list[list[float]]:
