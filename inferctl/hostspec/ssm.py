@@ -24,9 +24,9 @@ DOCUMENT = "AWS-RunShellScript"
 # a cut stdout is an error (a test would read half an answer), a cut stderr is only shorter.
 INLINE_OUTPUT_LIMIT = 24000
 RUNNING = {"Pending", "InProgress", "Delayed", "Cancelling"}
-NOT_MANAGED_HINT = ("the SSM agent must be running and registered: the instance profile needs "
-                    "AmazonSSMManagedInstanceCore and a route to the SSM endpoints; check with "
-                    "`aws ssm describe-instance-information`")
+NOT_MANAGED_HINT = ("the SSM agent must be running and registered: the instance profile needs the "
+                    "agent's permissions (the host role's ssm-agent policy) and a route to the SSM "
+                    "endpoints; check with `aws ssm describe-instance-information`")
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:

@@ -37,7 +37,7 @@ DEFAULT_REGION = "eu-west-1"
 # moto accepts any key pair; fixed ones keep the account id stable (123456789012).
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 SERVER_ENV = {
-    # AWS-managed policies (AmazonSSMManagedInstanceCore, ...) exist only with this set.
+    # AWS-managed policies exist only with this set (tests compare the host role with one).
     "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
     # ACM certificates turn ISSUED after this many seconds (default 60 slows every apply).
     "MOTO_ACM_VALIDATION_WAIT": "1",

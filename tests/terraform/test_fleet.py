@@ -9,7 +9,13 @@ import base64
 import re
 
 import pytest
-from tfstack import assert_role_pulls_only_its_repository, no_port_22, resources_of_type
+from tfstack import (
+    api_keys_parameter_arn,
+    assert_host_role_reads_only_the_api_keys_parameter,
+    assert_role_pulls_only_its_repository,
+    no_port_22,
+    resources_of_type,
+)
 
 from inferctl import terraform as tf
 
@@ -89,6 +95,12 @@ def test_instances_accept_traffic_only_from_the_alb(stack):
 
 def test_role_pulls_only_this_repository(stack):
     assert_role_pulls_only_its_repository(stack, "tt-fleet")
+
+
+def test_host_role_reads_no_parameter(stack):
+    # the fleet stack is given no API keys parameter: the role may read no parameter at all
+    assert api_keys_parameter_arn(stack) is None
+    assert_host_role_reads_only_the_api_keys_parameter(stack)
 
 
 def test_alias_record_points_at_the_alb(stack):

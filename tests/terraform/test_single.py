@@ -8,7 +8,16 @@ import json
 import re
 
 import pytest
-from tfstack import REGION, assert_role_pulls_only_its_repository, no_port_22, resources_of_type
+from tfstack import (
+    REGION,
+    api_keys_parameter_arn,
+    applied_role_statements,
+    assert_host_role_reads_only_the_api_keys_parameter,
+    assert_role_pulls_only_its_repository,
+    no_port_22,
+    reads_parameters,
+    resources_of_type,
+)
 
 from inferctl import terraform as tf
 from inferctl.local.docker import LOCAL_REGISTRY
@@ -61,6 +70,28 @@ def test_security_group_has_80_443_and_no_22(stack):
 
 def test_role_pulls_only_this_repository(stack):
     assert_role_pulls_only_its_repository(stack, "tt-single")
+
+
+def test_host_role_reads_no_parameter_but_the_api_keys(stack):
+    # deploy gives the single stack /tt-single/api-keys: exactly one grant, on exactly it
+    assert api_keys_parameter_arn(stack).endswith(":parameter/tt-single/api-keys")
+    assert_host_role_reads_only_the_api_keys_parameter(stack)
+    applied = [s for _, s in applied_role_statements(stack, stack.outputs["instance_role_name"])]
+    assert {"Sid": "ReadApiKeys", "Effect": "Allow", "Action": "ssm:GetParameter",
+            "Resource": api_keys_parameter_arn(stack)} in applied
+
+
+def test_the_role_check_catches_the_managed_ssm_policy(stack):
+    """The check above reads the managed policies too; AmazonSSMManagedInstanceCore, which the
+    role had before, is what it must catch (its ssm:GetParameter and GetParameters on "*")."""
+    iam = stack.client("iam")
+    arn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+    document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
+    caught = {read for s in document["Statement"] for a in s["Action"] for read in reads_parameters(a)}
+    assert caught == {"ssm:getparameter", "ssm:getparameters"}
+    assert reads_parameters("ssm:GetParameter*") and reads_parameters("ssm:*") and reads_parameters("*")
+    assert not reads_parameters("ssm:PutParameter") and not reads_parameters("ssm:GetDocument")
 
 
 def test_registry_settings(stack):

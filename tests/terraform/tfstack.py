@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from inferctl import config as configuration
@@ -103,23 +105,109 @@ def resources_of_type(plan: dict, rtype: str) -> list[dict]:
             if change["type"] == rtype and change["mode"] == "managed"]
 
 
+def _listed(value) -> list:
+    """A policy element that may be one string or a list of them, as a list."""
+    return value if isinstance(value, list) else [value]
+
+
+def _document(document) -> dict:
+    """A policy document as boto3 returns it: parsed already, or (URL-encoded) JSON text."""
+    if isinstance(document, str):
+        document = json.loads(urllib.parse.unquote(document))
+    return document
+
+
+def applied_role_statements(stack: Stack, role: str) -> list[tuple[str, dict]]:
+    """Every statement in effect for ``role``, as IAM holds it after the apply: those of the
+    attached managed policies (their default versions; AWS-managed ones included) and those of
+    its inline policies. Each is paired with where it comes from."""
+    iam = stack.client("iam")
+    statements = []
+    for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+        policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+        version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
+        statements += [(attached["PolicyArn"], s)
+                       for s in _listed(_document(version["PolicyVersion"]["Document"])["Statement"])]
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = _document(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+        statements += [(f"inline {name}", s) for s in _listed(document["Statement"])]
+    return statements
+
+
+# What reads a parameter's value: `ssm:GetParameter*` (IAM action names are case-insensitive).
+PARAMETER_READS = ["ssm:getparameter", "ssm:getparameters", "ssm:getparametersbypath", "ssm:getparameterhistory"]
+# AmazonSSMManagedInstanceCore (v2) without ssm:GetParameter and ssm:GetParameters: what the SSM
+# agent needs for Session Manager and Run Command.
+SSM_AGENT_ACTIONS = {
+    "ssm:DescribeAssociation", "ssm:GetDeployablePatchSnapshotForInstance", "ssm:GetDocument",
+    "ssm:DescribeDocument", "ssm:GetManifest", "ssm:ListAssociations", "ssm:ListInstanceAssociations",
+    "ssm:PutInventory", "ssm:PutComplianceItems", "ssm:PutConfigurePackageResult",
+    "ssm:UpdateAssociationStatus", "ssm:UpdateInstanceAssociationStatus", "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel", "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+    "ec2messages:AcknowledgeMessage", "ec2messages:DeleteMessage", "ec2messages:FailMessage",
+    "ec2messages:GetEndpoint", "ec2messages:GetMessages", "ec2messages:SendReply",
+}
+
+
+def reads_parameters(action: str) -> list[str]:
+    """The parameter reads an action pattern of a policy covers (wildcards: `ssm:Get*`, `ssm:*`, `*`)."""
+    return [read for read in PARAMETER_READS if fnmatchcase(read, action.lower())]
+
+
+def api_keys_parameter_arn(stack: Stack) -> str | None:
+    """ARN of the API keys parameter the stack was given (None when it was given none)."""
+    name = stack.variables.get("api_keys_parameter") or ""
+    if not name:
+        return None
+    role = stack.client("iam").get_role(RoleName=stack.outputs["instance_role_name"])["Role"]
+    account = role["Arn"].split(":")[4]  # arn:aws:iam::<account>:role/<name>
+    return f"arn:aws:ssm:{REGION}:{account}:parameter{name}"
+
+
+def assert_host_role_reads_only_the_api_keys_parameter(stack: Stack) -> None:
+    """The hosts' role, as applied: no statement, managed or inline, allows reading a parameter
+    (ssm:GetParameter, GetParameters, GetParameter*, ssm:*, *, ...) on anything but the API keys
+    parameter, and on that only ssm:GetParameter; no kms:Decrypt but through SSM. The SSM agent
+    keeps what it needs for sessions and Run Command."""
+    key_arn = api_keys_parameter_arn(stack)
+    statements = applied_role_statements(stack, stack.outputs["instance_role_name"])
+    assert statements
+    granted, key_grants = set(), []
+    for source, statement in statements:
+        if statement.get("Effect") != "Allow":
+            continue
+        where = f"{source}: {statement}"
+        # NotAction / NotResource allow everything they do not name: none on this role.
+        assert "NotAction" not in statement and "NotResource" not in statement, where
+        actions, resources = _listed(statement["Action"]), _listed(statement["Resource"])
+        granted.update(a.lower() for a in actions)
+        reads = sorted({read for action in actions for read in reads_parameters(action)})
+        if reads:
+            assert key_arn is not None, f"a parameter read with no API keys parameter: {where}"
+            assert resources == [key_arn], where
+            assert actions == ["ssm:GetParameter"], where
+            key_grants.append(statement)
+        if any(fnmatchcase("kms:decrypt", a.lower()) for a in actions):
+            via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+            assert via == f"ssm.{REGION}.amazonaws.com", where
+    assert len(key_grants) == (1 if key_arn else 0), key_grants
+    missing = {a for a in SSM_AGENT_ACTIONS if a.lower() not in granted}
+    assert not missing, f"the SSM agent lost {sorted(missing)}"
+
+
 def assert_role_pulls_only_its_repository(stack: Stack, repository: str) -> None:
-    """The hosts' role: SSM core + one inline policy whose ECR pull actions name only this
-    repository; the repository policy lets exactly that role pull."""
+    """The hosts' role: no managed policy; its inline policies' ECR pull actions name only this
+    repository, and the only actions on "*" are the token call and the SSM agent's; the
+    repository policy lets exactly that role pull."""
     iam = stack.client("iam")
     role = stack.outputs["instance_role_name"]
     repo_arn = stack.outputs["repository_arn"]
-    attached = [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]]
-    assert attached == ["AmazonSSMManagedInstanceCore"]
-    (name,) = iam.list_role_policies(RoleName=role)["PolicyNames"]
-    document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
-    if isinstance(document, str):
-        document = json.loads(document)
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
     pull = {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"}
     seen_pull = False
-    for statement in document["Statement"]:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    for _source, statement in applied_role_statements(stack, role):
+        actions, resources = _listed(statement["Action"]), _listed(statement["Resource"])
         assert not any(a in ("*", "ecr:*") or a.endswith(":*") for a in actions), statement
         ecr_actions = [a for a in actions if a.startswith("ecr:") and a != "ecr:GetAuthorizationToken"]
         if ecr_actions:
@@ -127,16 +215,16 @@ def assert_role_pulls_only_its_repository(stack: Stack, repository: str) -> None
             assert resources == [repo_arn], statement
             assert set(ecr_actions) <= pull, statement
         if "ecr:GetAuthorizationToken" in actions:
-            assert actions == ["ecr:GetAuthorizationToken"]  # the only action allowed on "*"
+            assert actions == ["ecr:GetAuthorizationToken"]  # alone in its statement
         if resources == ["*"]:
-            assert actions == ["ecr:GetAuthorizationToken"], statement
+            assert actions == ["ecr:GetAuthorizationToken"] or set(actions) <= SSM_AGENT_ACTIONS, statement
     assert seen_pull
     policy = json.loads(stack.client("ecr").get_repository_policy(repositoryName=repository)["policyText"])
     role_arn = iam.get_role(RoleName=role)["Role"]["Arn"]
     for statement in policy["Statement"]:
         principal = statement["Principal"]["AWS"]
         assert principal in (role_arn, [role_arn]), statement
-        assert set(statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]) <= pull
+        assert set(_listed(statement["Action"])) <= pull
 
 
 def deploy_single(server: Moto, seeded: dict, folder: Path) -> Stack:

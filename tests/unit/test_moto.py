@@ -20,7 +20,7 @@ def test_start_reuse_client_stop(server):
     assert url.startswith("http://127.0.0.1:") and server.fresh
     assert server.start() == url and not server.fresh  # reused, not restarted
     assert server.client("sts").get_caller_identity()["Account"] == "123456789012"
-    # managed policies are loaded (the instance role attaches AmazonSSMManagedInstanceCore)
+    # managed policies are loaded (the terraform tier reads them to prove the host role has none)
     iam = server.client("iam")
     iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")
     assert server.stop() and not server.running()

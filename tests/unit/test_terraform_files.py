@@ -154,3 +154,31 @@ def test_root_passes_the_parameter_to_the_hosts_and_their_role():
     assert variables["api_keys_parameter"]["default"] == ""
     # deploy fills it on AWS only (the local host has no instance metadata)
     assert tf.tfvars(configuration.load())["api_keys_parameter"] == ""
+
+
+def test_host_role_has_the_ssm_agents_actions_but_no_managed_policy():
+    """AmazonSSMManagedInstanceCore grants ssm:GetParameter(s) on "*", which would make the grant
+    above meaningless: the role attaches no managed policy and gets that policy's statements
+    (moto's copy of it, v2) without those two actions, as its own inline policy."""
+    import json
+
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    module = _hcl("modules/host-role/main.tf")
+    resources = {}
+    for block in module["resource"]:
+        for rtype, named in block.items():
+            resources.setdefault(rtype, {}).update(named)
+    assert "aws_iam_role_policy_attachment" not in resources and "aws_iam_policy" not in resources
+    document = next(block["aws_iam_policy_document"]["ssm_agent"] for block in module["data"]
+                    if "ssm_agent" in block.get("aws_iam_policy_document", {}))
+    assert "dynamic" not in document
+    ours = [(s["actions"], s["resources"]) for s in document["statement"]]
+    managed = json.loads(aws_managed_policies_data)["AmazonSSMManagedInstanceCore"]["Document"]["Statement"]
+    expected = [(sorted(a for a in s["Action"] if a not in ("ssm:GetParameter", "ssm:GetParameters")), ["*"])
+                for s in managed]
+    assert [(sorted(actions), res) for actions, res in ours] == expected
+    assert not [a for actions, _ in ours for a in actions if a.lower().startswith("ssm:getparameter")]
+    policy = resources["aws_iam_role_policy"]
+    assert policy["ssm_agent"]["policy"] == "${data.aws_iam_policy_document.ssm_agent.json}"
+    assert policy["ssm_agent"]["role"] == policy["host"]["role"] == "${aws_iam_role.this.id}"

@@ -26,10 +26,65 @@ resource "aws_iam_role" "this" {
   tags = var.tags
 }
 
-# Session Manager (no SSH anywhere) and SSM Run Command for `invoke verify`.
-resource "aws_iam_role_policy_attachment" "ssm_core" {
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore"
+# The SSM agent: Session Manager (no SSH anywhere) and Run Command (`invoke verify` runs the host
+# spec through AWS-RunShellScript). This is AWS's AmazonSSMManagedInstanceCore (v2) without
+# ssm:GetParameter and ssm:GetParameters, which that policy grants on "*": attached, it let every
+# host read every parameter of the account and made the narrow grant on the API keys parameter
+# (below) meaningless. The agent does not need them for sessions or for Run Command documents
+# whose parameters name no {{ssm:...}} value (ours name none). The actions stay on "*" as in the
+# managed policy: the agent's calls name its own instance, AWS's documents and associations.
+data "aws_iam_policy_document" "ssm_agent" {
+  # checkov:skip=CKV_AWS_356: the SSM agent's actions on "*" as AmazonSSMManagedInstanceCore grants them (the instance, its documents and associations are not known here).
+  # checkov:skip=CKV_AWS_111: the agent's writes (inventory, compliance, association and instance status) concern its own instance; AmazonSSMManagedInstanceCore grants them on "*" too.
+  statement {
+    sid = "SsmAgentCore"
+    actions = [
+      "ssm:DescribeAssociation",
+      "ssm:DescribeDocument",
+      "ssm:GetDeployablePatchSnapshotForInstance",
+      "ssm:GetDocument",
+      "ssm:GetManifest",
+      "ssm:ListAssociations",
+      "ssm:ListInstanceAssociations",
+      "ssm:PutComplianceItems",
+      "ssm:PutConfigurePackageResult",
+      "ssm:PutInventory",
+      "ssm:UpdateAssociationStatus",
+      "ssm:UpdateInstanceAssociationStatus",
+      "ssm:UpdateInstanceInformation",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "SessionManagerChannels"
+    actions = [
+      "ssmmessages:CreateControlChannel",
+      "ssmmessages:CreateDataChannel",
+      "ssmmessages:OpenControlChannel",
+      "ssmmessages:OpenDataChannel",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "RunCommandMessages"
+    actions = [
+      "ec2messages:AcknowledgeMessage",
+      "ec2messages:DeleteMessage",
+      "ec2messages:FailMessage",
+      "ec2messages:GetEndpoint",
+      "ec2messages:GetMessages",
+      "ec2messages:SendReply",
+    ]
+    resources = ["*"]
+  }
+}
+
+resource "aws_iam_role_policy" "ssm_agent" {
+  name   = "ssm-agent"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.ssm_agent.json
 }
 
 resource "aws_cloudwatch_log_group" "this" {
