@@ -24,6 +24,13 @@ from ..shell import output, require
 MODERN = (1, 10, 0)
 OLDEST = (1, 6, 6)
 
+# The amazon plugin the modern template requires, held to one minor series. From 1.3.10 on the
+# plugin's binaries are published only on releases.hashicorp.com, where `packer init` looks from
+# Packer 1.14 on; Packer 1.10-1.13 (the rebake workflow runs 1.11) install from GitHub releases,
+# skipping tags without binaries, so they get 1.3.9 and newer Packer 1.3.10. 1.4-1.8 (AWS SDK v2
+# rewrites, the newest 1.8.2) would leave Packer < 1.14 with nothing it can install.
+AMAZON_PLUGIN = "~> 1.3.9"
+
 
 def env() -> dict[str, str]:
     return dict(os.environ, CHECKPOINT_DISABLE="1", PACKER_NO_COLOR="1")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..paths import BUILD_DIR, IMAGE_DIR, PACKER_DIR, REPO
-from . import amis, recipe
+from . import amis, packer, recipe
 from .render import render
 
 SUDO_EXEC = "chmod +x '{{ .Path }}'; sudo -n env {{ .Vars }} '{{ .Path }}'"
@@ -78,6 +78,7 @@ def render_aws(*, config, tags: dict[str, str], recipe_env: dict[str, str], ami_
                        amis.TAG_SOURCE_AMI_NAME: "data.amazon-ami.ubuntu.name"}
     context = {
         "legacy": legacy,
+        "amazon_plugin": packer.AMAZON_PLUGIN,
         "region": config.aws.region,
         "instance_type": image.build_instance_type,
         "ubuntu_release": image.ubuntu_release,

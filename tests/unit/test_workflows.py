@@ -68,12 +68,20 @@ def _workflows() -> dict[str, dict]:
 
 
 def test_every_action_is_pinned_by_commit_with_its_version_named():
+    """Every `uses:` of every workflow (steps and reusable-workflow jobs) is owner/repo@<40-hex
+    commit> followed by `# vX.Y.Z`; the YAML's own list proves the line scan saw all of them."""
     for path in sorted(WORKFLOWS.glob("*.y*ml")):
+        scanned = []
         for line in path.read_text().splitlines():
             match = re.match(r"\s*(?:- )?uses:\s*(\S+)(.*)", line)
             if match and not match.group(1).startswith("./"):
+                scanned.append(match.group(1))
                 assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}", match.group(1)), f"{path.name}: {line}"
-                assert re.fullmatch(r"\s+# v\d+(\.\d+)*", match.group(2)), f"{path.name}: {line}"
+                assert re.fullmatch(r"\s+# v\d+\.\d+\.\d+", match.group(2)), f"{path.name}: {line}"
+        jobs = yaml.safe_load(path.read_text())["jobs"].values()
+        parsed = [job["uses"] for job in jobs if "uses" in job]
+        parsed += [step["uses"] for job in jobs for step in job.get("steps", []) if "uses" in step]
+        assert sorted(scanned) == sorted(u for u in parsed if not u.startswith("./")), path.name
 
 
 def test_installed_terraform_meets_the_required_version():

@@ -8,7 +8,7 @@ import pytest
 from bake_moto import REGION, register_baked, seed_app_image, seed_canonical
 
 from inferctl import config as config_mod
-from inferctl.bake import amis, front, packer, recipe, templates
+from inferctl.bake import amis, front, packer, recipe, render, templates
 from inferctl.target import Target
 
 NOBLE = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20250301"
@@ -48,6 +48,24 @@ def test_bake_records_the_manifest_ami_as_candidate(aws, inputs, monkeypatch):
     assert built["template"].parent.name == "aws-legacy"               # Packer 1.6.6 gets the legacy one
     assert built["env"] == {}                                           # AWS: the caller's own credentials
     assert amis.read_channel(aws.client("ssm"), "inference", "candidate") == "ami-0123456789abcdef0"
+
+
+def test_modern_packer_runs_init_before_build(aws, inputs, monkeypatch):
+    steps = []
+
+    def fake_build(template, log, env):
+        steps.append(("build", template))
+        (template.parent / "manifest.json").write_text(json.dumps({"last_run_uuid": "u", "builds": [
+            {"packer_run_uuid": "u", "artifact_id": f"{REGION}:ami-0123456789abcdef0"}]}))
+
+    monkeypatch.setattr(packer, "build", fake_build)
+    monkeypatch.setattr(packer, "init", lambda template: steps.append(("init", template)))
+    monkeypatch.setattr(packer, "version", lambda: (1, 11, 2))
+    assert aws_bake(aws) == "ami-0123456789abcdef0"
+    assert [step for step, _ in steps] == ["init", "build"] and steps[0][1] == steps[1][1]
+    assert steps[0][1].parent.name == "aws"
+    plugin = render.parse(steps[0][1])["packer"][0]["required_plugins"][0]["amazon"]
+    assert plugin == {"source": "github.com/hashicorp/amazon", "version": packer.AMAZON_PLUGIN}
 
 
 def aws_bake(session, **kwargs):

@@ -44,6 +44,7 @@ def test_modern_template_security_settings():
     _, doc = rendered()
     plugin = doc["packer"][0]["required_plugins"][0]["amazon"]
     assert plugin["source"] == "github.com/hashicorp/amazon"
+    assert plugin["version"] == packer.AMAZON_PLUGIN == "~> 1.3.9", "one minor series: 1.3.9 or 1.3.10"
     ubuntu = doc["data"][0]["amazon-ami"]["ubuntu"]
     assert ubuntu["owners"] == ["099720109477"] and ubuntu["most_recent"] is True
     assert ubuntu["filters"]["name"] == "ubuntu/images/*/ubuntu-*-24.04-amd64-server-*"

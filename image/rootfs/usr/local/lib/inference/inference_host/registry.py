@@ -66,6 +66,32 @@ class Reference:
         return f"{self.repo}@{digest}"
 
 
+def api_host(ref: Reference) -> str:
+    """Where the registry API of `ref` answers (Docker Hub's is not docker.io)."""
+    return "registry-1.docker.io" if ref.host == "docker.io" else ref.host
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, parts.hostname or "", parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but Authorization goes only to the origin (scheme, host, port) it was set
+    for: a 307 to a CDN, another port or plain HTTP gets the request without it. HEAD stays HEAD."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None:
+            new.method = req.get_method()
+            if _origin(new.full_url) != _origin(req.full_url):
+                new.remove_header("Authorization")
+        return new
+
+
+_opener = urllib.request.build_opener(_Redirects)
+
+
 def _challenge(header: str) -> tuple[str, dict[str, str]]:
     """Parse `Bearer realm="...",service="...",scope="..."` into ("bearer", {...})."""
     scheme, _, params = header.strip().partition(" ")
@@ -148,9 +174,8 @@ class Registry:
     def digest(self, ref: Reference) -> str:
         if ref.digest:
             return ref.digest
-        api = "registry-1.docker.io" if ref.host == "docker.io" else ref.host
         scheme = "http" if self.insecure(ref.host) else "https"
-        url = f"{scheme}://{api}/v2/{ref.repository}/manifests/{ref.tag}"
+        url = f"{scheme}://{api_host(ref)}/v2/{ref.repository}/manifests/{ref.tag}"
         status, headers, body = self._request("HEAD", url, {"Accept": MANIFEST_TYPES}, ref)
         if status == 401:
             auth = self._authorization(headers.get("WWW-Authenticate", ""), ref)
@@ -183,13 +208,15 @@ class Registry:
             query = {"service": params.get("service", ""),
                      "scope": params.get("scope") or f"repository:{ref.repository}:pull"}
             url = params["realm"] + "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
-            headers = {}
+            headers, missing = {}, f"; no credentials configured in {self.paths.docker_config}"
+            if creds and not self._realm_may_see_credentials(params["realm"], ref):
+                creds, missing = None, f"; credentials not sent to {params['realm']}: not HTTPS"
             if creds:
                 headers["Authorization"] = "Basic " + base64.b64encode(
                     f"{creds[0]}:{creds[1]}".encode()).decode()
+                missing = ""
             status, _, body = self._request("GET", url, headers, ref)
             if status != 200:
-                missing = "" if creds else f"; no credentials configured in {self.paths.docker_config}"
                 raise UpdateError("auth_error", f"token service {params['realm']} answered HTTP "
                                   f"{status}{missing}", registry=ref.host)
             try:
@@ -201,15 +228,29 @@ class Registry:
         raise UpdateError("auth_error", f"{ref.host} asks for unsupported authentication {header!r}",
                           registry=ref.host)
 
+    def _realm_may_see_credentials(self, realm: str, ref: Reference) -> bool:
+        """The token service gets Basic credentials over HTTPS only, or over plain HTTP when it is
+        the registry itself and that one is plain HTTP by docker's rules (the local 10.99.0.1:5000)."""
+        parts = urllib.parse.urlsplit(realm)
+        return parts.scheme == "https" or (parts.scheme == "http" and parts.netloc == api_host(ref)
+                                           and self.insecure(ref.host))
+
     def _request(self, method: str, url: str, headers: dict, ref: Reference):
+        """One request; redirects are followed without Authorization off the origin (_Redirects),
+        and a challenge from where a redirect led is not answered: credentials are for `url` only."""
         request = urllib.request.Request(url, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, response.headers, response.read()
+            with _opener.open(request, timeout=self.timeout) as response:
+                status, answer, body = response.status, response.headers, response.read()
+                final = response.geturl()
         except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers, exc.read()
+            status, answer, body, final = exc.code, exc.headers, exc.read(), exc.geturl()
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise UpdateError("registry_unreachable", f"cannot reach {urllib.parse.urlsplit(url).netloc}: "
                               f"{reason}", registry=ref.host) from None
-
+        if status == 401 and _origin(final) != _origin(url):
+            raise UpdateError("auth_error", f"{urllib.parse.urlsplit(url).netloc} redirected to "
+                              f"{urllib.parse.urlsplit(final).netloc}, which asks for credentials: "
+                              f"not sent there", registry=ref.host)
+        return status, answer, body
