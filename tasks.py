@@ -236,6 +236,16 @@ def demo(c, down=False):
 
 
 
+@task(help={"local": "the local region, whatever project.target says",
+            "yes": "apply without asking (the plan is still shown)"})
+@clean_errors
+def up(c, local=False, yes=False):
+    """Empty account to verified service: app image, bake if no AMI is promoted, deploy, verify, promote."""
+    from inferctl import config, up as stack
+    from inferctl.target import with_target
+    stack.up(with_target(config.load(), local), yes=yes)
+
+
 # --- deploy / destroy / lint: Terraform (inferctl.deploy, inferctl.lint) -----------------
 @task(help={"local": "deploy to the local region, whatever project.target says",
             "yes": "apply without asking (the plan is still shown)",
@@ -276,6 +286,7 @@ ns.add_collection(local)
 ns.add_collection(lint)
 ns.add_task(demo)
 ns.add_task(deploy)
+ns.add_task(up)
 ns.add_task(destroy)
 ns.add_task(verify)
 ns.add_task(rebake)

@@ -1,9 +1,9 @@
-"""`invoke demo`: the whole pipeline on one machine, no AWS account: the AWS code path
-(bake bookkeeping, deploy, verify, promote) run against the local region.
+"""`invoke demo`: the whole pipeline on one machine, no AWS account: `invoke up` (the AWS code
+path: checks, app image, bake, deploy, verify, promote) run against the local region.
 
     local region (moto + data plane) -> app image -> local registry -> bake (Packer + testinfra)
     -> terraform apply: the region boots the instance from the baked disk with its user-data
-    -> verify the instance by its id (HTTP + live testinfra) -> promote the AMI channel
+    -> verify the service (HTTP + live testinfra, by instance id) -> promote the AMI channel
 
 Each stage prints one progress line with its time. The stack stays up until
 `invoke demo --down`, which removes every host, namespace, daemon and container it made.
@@ -16,20 +16,19 @@ import os
 import time
 from collections.abc import Callable
 
-from . import deploy, health, verify
-from .bake import front
+from . import deploy
+from . import up as stack_up
 from .bootstrap import HOST_PACKAGES, missing_packages
 from .config import Config
 from .errors import UserError
 from .local import docker, moto, netns, registry
 from .local import host as local_host
-from .paths import BUILD_DIR, STATE_DIR, ensure
+from .paths import STATE_DIR, ensure
 from .region import disks
 from .target import open_target, with_target
 from .verify import keys, targets
 
 RECORD = STATE_DIR / "demo.json"
-HEALTH_TIMEOUT = 90.0
 
 
 def check_prerequisites() -> None:
@@ -42,17 +41,9 @@ def check_prerequisites() -> None:
         raise UserError(f"missing packages: {' '.join(missing)}", hint="run: python3 -m inferctl.bootstrap")
 
 
-def wait_healthy(url: str, timeout: float = HEALTH_TIMEOUT) -> float:
-    """Seconds until GET url answers 200; UserError after ``timeout``."""
-    waited = health.wait_for_200(url, timeout, interval=0.5, request_timeout=3)
-    if waited.seconds is None:
-        raise UserError(f"{url} did not answer 200 within {timeout:.0f}s (last: {waited.last})",
-                        hint="inspect the host: invoke local.host-shell")
-    return waited.seconds
-
-
 def up(config: Config, say: Callable[[str], None] = print) -> dict:
-    """Run every stage; returns the record of what runs (also saved for --down)."""
+    """Run every stage (`invoke up`'s, on the local region); returns the record of what runs
+    (also saved for --down)."""
     config = with_target(config, local=True)
     facts: dict = {}
     started = time.monotonic()
@@ -67,38 +58,12 @@ def up(config: Config, say: Callable[[str], None] = print) -> dict:
         facts["target"] = open_target(config)
         say(f"demo: local region at {facts['target'].endpoint}")
 
-    def bake() -> None:
-        facts["ami"] = front.bake(config, target=facts["target"], say=say)
-
-    def apply() -> None:
-        outputs = deploy.deploy(config, yes=True, ami=facts["ami"], target=facts["target"])
-        facts["instance_id"] = outputs["instance_id"]
-
-    def serving() -> None:
-        plan = targets.resolve(facts["instance_id"], config, ec2=facts["target"].client("ec2"))
-        facts["endpoint"], facts["url"] = plan.endpoints[0], plan.endpoints[0].url
-        say(f"demo: {facts['instance_id']} runs at {facts['url']}; /health answered 200 after "
-            f"{wait_healthy(facts['url'] + '/health'):.1f}s")
-
-    def check() -> None:
-        report = verify.run(facts["instance_id"], config, ec2=facts["target"].client("ec2"),
-                            report_path=BUILD_DIR / "reports" / "demo-verify.json", say=say)
-        if not report.ok:
-            raise UserError("the demo host failed verification: "
-                            + ", ".join(c.name for c in report.failed),
-                            hint="see the table above; the stack is left up for inspection")
-
     stage("prerequisites", check_prerequisites)
     stage("local AWS region (moto + data plane on loopback)", region)
-    stage("app image -> the region's registry", lambda: say(
-        f"demo: published {config.app.repository}:{config.app.tag} "
-        f"{deploy.publish_app(config, facts['target'])}"))
-    stage("bake an AMI (Packer amazon-ebs in the region -> testinfra)", bake)
-    stage("terraform apply (the region boots the instance from the baked disk)", apply)
-    stage("the instance serves", serving)
-    stage("verify the instance by its id (HTTP checks + live testinfra suite)", check)
-    stage("promote the AMI channel", lambda: front.promote(config, verified=True, ami=facts["ami"],
-                                                           target=facts["target"]))
+    outputs = stack_up.up(config, yes=True, target=facts["target"], say=say, label="demo")
+    facts.update(ami=outputs["ami"], instance_id=outputs["instance_id"])
+    plan = targets.resolve(facts["instance_id"], config, ec2=facts["target"].client("ec2"))
+    facts["endpoint"], facts["url"] = plan.endpoints[0], plan.endpoints[0].url
     key = keys.api_key(config, facts["endpoint"])
     record = {name: facts[name] for name in ("ami", "instance_id", "url")}
     ensure(RECORD.parent)

@@ -207,7 +207,8 @@ def stack_variables(config: Config, target: Target, ami: str = "") -> dict:
                      api_keys_parameter=api_keys.parameter_name(config.project.name))
 
 
-def _workspace(config: Config, target: Target, variables: dict, workdir: Path | None) -> tf.Workspace:
+def workspace(config: Config, target: Target, variables: dict, workdir: Path | None = None) -> tf.Workspace:
+    """The stack's Terraform working copy (build/terraform/<target>-<project>), initialised."""
     workdir = workdir or BUILD_DIR / "terraform" / f"{target.name}-{config.project.name}"
     ws = tf.prepare(workdir, variables, config=config, endpoint=target.endpoint, state_path=target.state_path)
     tf.init(ws)
@@ -215,10 +216,11 @@ def _workspace(config: Config, target: Target, variables: dict, workdir: Path | 
 
 
 def deploy(config: Config, *, yes: bool = False, ami: str | None = None, image: bool = True,
-           target: Target | None = None, workdir: Path | None = None) -> dict:
+           app_digest: str = "", target: Target | None = None, workdir: Path | None = None) -> dict:
     """Push the app image, then plan, show, confirm and apply; returns the outputs.
 
-    ``target``/``workdir``: an open target / another Terraform working folder (tests)."""
+    ``app_digest``: the digest already pushed (no build, no push). ``target``/``workdir``: an open
+    target / another Terraform working folder (tests)."""
     preflight(config, ami)
     target = target or open_target(config)
     print(f"deploy: target {target.name}" + (f" ({target.endpoint})" if target.endpoint else
@@ -231,10 +233,10 @@ def deploy(config: Config, *, yes: bool = False, ami: str | None = None, image: 
     ensure_api_keys(target, config)
     # Without --ami, Terraform reads the channel parameter itself (checked to exist above).
     variables = stack_variables(config, target, ami or "")
-    ws = _workspace(config, target, variables, workdir)
+    ws = workspace(config, target, variables, workdir)
 
-    if image:
-        digest = publish_app(config, target, ws)
+    if image or app_digest:
+        digest = app_digest or publish_app(config, target, ws)
         variables["app_image_digest"] = digest
         print(f"deploy: app image digest {digest}", flush=True)
         tf.write_tfvars(ws, variables)
@@ -266,7 +268,7 @@ def destroy(config: Config, *, yes: bool = False, target: Target | None = None,
         print(f"destroy: no state at {target.state_path}: nothing deployed on {target.name}", flush=True)
         return
     variables = stack_variables(config, target)
-    ws = _workspace(config, target, variables, workdir)
+    ws = workspace(config, target, variables, workdir)
     deployed = tf.outputs(ws)
     if not deployed:
         print("destroy: the state is empty: nothing to destroy", flush=True)

@@ -11,6 +11,8 @@ from ..paths import REPO
 from . import amis, preflight, recipe
 from .front import Source
 
+BUILD_TOOLS = ("session-manager-plugin",)   # Packer's SSH goes through a Session Manager session
+
 
 def source(config, target, *, release: bool = False) -> Source:
     """Every input of an AWS bake, checked (preflight.py); a UserError names the first problem."""
@@ -24,4 +26,4 @@ def source(config, target, *, release: bool = False) -> Source:
         ami_name=f"{config.project.name}-ubuntu-{image.ubuntu_release}-{image.architecture}",
         describe=f"account {checked.account}, {config.aws.region}, source {checked.source_ami['ImageId']} "
                  f"({checked.source_ami['Name']})",
-        build_tools=("session-manager-plugin",))  # Packer's SSH goes through a Session Manager session
+        build_tools=BUILD_TOOLS)

@@ -43,6 +43,14 @@ def source(config, target: Target, *, release: bool = False) -> Source:
     return aws.source(config, target, release=release)
 
 
+def build_tools(target: Target) -> tuple[str, ...]:
+    """What a bake on ``target`` needs installed beside Packer (checked before anything is made)."""
+    if target.local:
+        return ()
+    from . import aws
+    return aws.BUILD_TOOLS
+
+
 def inputs(config, target: Target) -> dict[str, str]:
     """What a bake would be made of now (source image, recipe hash, app digest): what the rebake
     compares with the promoted AMI."""

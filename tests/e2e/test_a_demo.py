@@ -13,8 +13,8 @@ from inferctl.bake import amis
 
 
 def test_every_stage_reports_its_time(demo):
-    for stage in ("prerequisites", "local AWS region", "app image", "bake an AMI", "terraform apply",
-                  "the instance serves", "verify the instance by its id", "promote"):
+    for stage in ("prerequisites", "local AWS region", "checks", "app image", "bake an AMI", "terraform plan",
+                  "the service serves", "verify the service", "promote"):
         assert re.search(rf"^\[demo\] {re.escape(stage)}.*: done in \d+\.\ds$", demo, re.M), f"no timing for {stage}"
 
 

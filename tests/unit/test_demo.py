@@ -2,7 +2,7 @@
 
 import pytest
 
-from inferctl import demo
+from inferctl import demo, up
 from inferctl.errors import UserError
 
 
@@ -29,4 +29,4 @@ def test_all_present_passes(monkeypatch):
 
 def test_wait_healthy_names_the_url_and_last_error():
     with pytest.raises(UserError, match=r"http://127\.0\.0\.1:9/health did not answer 200 within 1s"):
-        demo.wait_healthy("http://127.0.0.1:9/health", timeout=1)
+        up.wait_healthy("http://127.0.0.1:9/health", timeout=1)

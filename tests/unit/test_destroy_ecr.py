@@ -121,7 +121,7 @@ def test_destroy_asks_with_the_image_count_then_empties_the_repository_before_ap
         _push(ecr, number, f"v{number}")
     asked, applied_with = [], []
     target = deploy.Target("aws", "eu-west-1", session=SimpleNamespace(client=lambda service: ecr))
-    monkeypatch.setattr(deploy, "_workspace", lambda config, target, variables, workdir: None)
+    monkeypatch.setattr(deploy, "workspace", lambda config, target, variables, workdir=None: None)
     monkeypatch.setattr(tf, "outputs", lambda ws: {"ami_id": "ami-0123456789abcdef0"})
     monkeypatch.setattr(tf, "write_tfvars", lambda ws, variables: None)
     monkeypatch.setattr(tf, "plan", lambda ws, destroy: tf.Plan(None, True, {"resource_changes": []}))
