@@ -3,8 +3,8 @@
 Both methods run on the same provisioned local host, against the same local registry, under the
 same bounded load (GET / through Caddy from this machine), measured the same way:
   t0 = push of a new image to the tracked tag starts;
-  updater: the cron job's command is run as cron would (the timer firing right after the push);
-  plain:   systemctl stop the serving slot; docker pull; systemctl start it (what the seed's cron did);
+  updater: its timer's service is started (the timer firing right after the push);
+  plain:   systemctl stop the serving slot; docker pull; systemctl start it (what the seed's cron job did);
   serving = the first GET / reporting the new version.
 Plus the updater's run time when the digest is unchanged (no pull), and a series of --swaps
 consecutive updater swaps (two images, alternately) under the same load with keep-alive clients
@@ -36,7 +36,7 @@ TAG = "update-bench"
 
 def trigger(host, method: str, pinned: str) -> None:
     if method == "updater":
-        run = rig.run_as_cron(host)
+        run = rig.run_as_timer(host)
         if run.code:
             raise RuntimeError(f"updater run failed (exit {run.code}): {run.stderr.strip()}")
     else:
@@ -76,7 +76,7 @@ def swap_series(host, key: str, swaps: int, stamp: int) -> None:
         for n in range(swaps):
             start = kept.clock()
             rig.push(images[(n + 1) % 2], TAG)
-            run = rig.run_as_cron(host)
+            run = rig.run_as_timer(host)
             if run.code:
                 raise RuntimeError(f"swap {n + 1}: updater run failed (exit {run.code}): {run.stderr.strip()}")
             windows.append((start, kept.clock()))

@@ -139,8 +139,11 @@ class Dns:
 
 @dataclass(frozen=True)
 class Updater:
-    schedule: str = _setting("17 * * * *", _match(re.compile(r"^(\S+\s+){4}\S+$"), "cron schedule (5 fields)"),
-                             "cron schedule of the on-host updater")
+    schedule: str = _setting("hourly", _match(re.compile(r"^[A-Za-z0-9*:,./~ -]+$"), "calendar expression"),
+                             "when the on-host updater runs: a systemd calendar expression (hourly, *:17, "
+                             "Mon..Fri 03:00) or a 5-field cron schedule")
+    spread: str = _setting("15min", _match(re.compile(r"^\d+(s|sec|min|m|h)?$"), "time span (900s, 15min, 1h)"),
+                           "random delay of each updater run, drawn per run and host: a fleet never swaps at once")
     health_timeout: int = _setting(90, _positive, "seconds a new container gets to become healthy")
 
 

@@ -108,6 +108,7 @@ def tfvars(config: Config, *, ami_id: str = "", app_image_digest: str = "",
         "image_tag": config.app.tag,
         "app_image_digest": app_image_digest,
         "update_schedule": config.updater.schedule,
+        "update_spread": config.updater.spread,
         "health_timeout": config.updater.health_timeout,
         "api_keys_parameter": api_keys_parameter,
     }

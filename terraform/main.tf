@@ -27,6 +27,7 @@ locals {
     DOMAIN          = var.mode == "single" ? local.fqdn : ""
     HEALTH_TIMEOUT  = tostring(var.health_timeout)
     UPDATE_SCHEDULE = var.update_schedule
+    UPDATE_SPREAD   = var.update_spread
   }, var.api_keys_parameter != "" ? { API_KEYS_PARAMETER = var.api_keys_parameter } : {})
   # Unquoted KEY=value lines, as in defaults.env: systemd's EnvironmentFile, the updater and
   # the provisioning scripts all read them the same way.

@@ -225,13 +225,24 @@ variable "app_image_digest" {
 }
 
 variable "update_schedule" {
-  description = "Cron schedule (5 fields) of the on-host updater."
+  description = "When the on-host updater runs: a systemd calendar expression (hourly, *:17, Mon..Fri 03:00) or a 5-field cron schedule."
   type        = string
-  default     = "17 * * * *"
+  default     = "hourly"
 
   validation {
-    condition     = can(regex("^(\\S+\\s+){4}\\S+$", var.update_schedule))
-    error_message = "update_schedule must be a 5-field cron schedule."
+    condition     = can(regex("^[A-Za-z0-9*:,./~ -]+$", var.update_schedule))
+    error_message = "update_schedule must be a calendar expression (e.g. hourly, *:17) or a 5-field cron schedule."
+  }
+}
+
+variable "update_spread" {
+  description = "Random delay of each updater run, drawn per run and host (systemd RandomizedDelaySec), so a fleet never takes a new digest at once."
+  type        = string
+  default     = "15min"
+
+  validation {
+    condition     = can(regex("^[0-9]+(s|sec|min|m|h)?$", var.update_spread))
+    error_message = "update_spread must be a time span such as 900s, 15min or 1h."
   }
 }
 

@@ -17,7 +17,6 @@ if [ "$SHARED_KERNEL" = 1 ]; then
   rm -f /etc/sysctl.d/61-inference-kernel.conf
 fi
 find /etc/inference /etc/caddy /etc/systemd/system /etc/sysctl.d /etc/docker -type f -exec chmod 0644 {} +
-[ ! -f /etc/cron.d/inference-update ] || chmod 0644 /etc/cron.d/inference-update
 [ ! -f /usr/local/sbin/inference-update ] || chmod 0755 /usr/local/sbin/inference-update
 chmod 0755 /usr/local/lib/inference/wait-healthy /usr/local/lib/inference/api-keys
 # The package the two Python entry points import (inference_host): bytecode compiled here by the

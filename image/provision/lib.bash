@@ -50,7 +50,7 @@ ECR_REGISTRY="${ECR_REGISTRY:-}"
 
 # Packages: the same names on both distributions.
 # shellcheck disable=SC2034  # used by the steps that source this file
-PACKAGES=(docker.io amazon-ecr-credential-helper caddy unattended-upgrades cron curl ca-certificates python3 iptables)
+PACKAGES=(docker.io amazon-ecr-credential-helper caddy unattended-upgrades curl ca-certificates python3 iptables)
 # shellcheck disable=SC2034
 SSH_UNITS=(ssh.service ssh.socket)
 SLOT=blue

@@ -5,8 +5,7 @@ import re
 
 import pytest
 
-PACKAGES = ["docker.io", "amazon-ecr-credential-helper", "caddy", "unattended-upgrades", "cron", "curl",
-            "python3"]
+PACKAGES = ["docker.io", "amazon-ecr-credential-helper", "caddy", "unattended-upgrades", "curl", "python3"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -14,7 +13,7 @@ def test_package_installed(host, name):
     assert host.package(name).is_installed
 
 
-@pytest.mark.parametrize("unit", ["docker.service", "containerd.service", "caddy.service", "cron.service"])
+@pytest.mark.parametrize("unit", ["docker.service", "containerd.service", "caddy.service"])
 def test_service_enabled_and_running(host, unit):
     service = host.service(unit)
     assert service.is_enabled, f"{unit} is not enabled"
@@ -159,12 +158,16 @@ def test_journald_capped(host):
     assert conf.exists and re.search(r"^SystemMaxUse=\d+[KMG]$", conf.content_string, re.M)
 
 
-def test_updater_schedule_installed(host):
-    cron = host.file("/etc/cron.d/inference-update")
+def test_updater_runs_from_its_timer_with_a_random_delay(host):
     if not host.file("/usr/local/sbin/inference-update").exists:
         pytest.skip("no updater in this image")
-    assert cron.exists and cron.mode == 0o644 and cron.user == "root"
-    assert re.search(r"^PATH=", cron.content_string, re.M) and re.search(r"^HOME=", cron.content_string, re.M)
+    assert host.service("inference-update.timer").is_enabled
+    assert host.service("inference-update-schedule.service").is_enabled
+    shown = host.check_output("systemctl show inference-update.timer -p RandomizedDelayUSec -p FixedRandomDelay")
+    delay = re.search(r"RandomizedDelayUSec=(\S+)", shown).group(1)
+    assert delay not in ("0", "infinity") and "FixedRandomDelay=no" in shown, shown
+    assert host.file("/etc/systemd/system/inference-update.timer.d/schedule.conf").exists
+    assert not host.file("/etc/cron.d/inference-update").exists, "no cron job beside the timer"
 
 
 def test_updater_entry_point_finds_its_package(host):

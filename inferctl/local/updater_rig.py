@@ -4,9 +4,10 @@ Shared by tests/host/test_updater.py and benchmarks/update_bench.py:
 - ``variant``: a tiny image derived from the app image, reporting its own version in GET /,
   or broken (its process exits at once, so /health never answers);
 - ``updater_host``: a LocalHost provisioned with the image recipe, tracking its own tag in the
-  local registry (so pushes here never move the tag other hosts track), with cron stopped so
-  only the caller triggers updates;
-- ``run_updater`` / ``run_as_cron``: the updater inside the guest, with its JSON lines parsed.
+  local registry (so pushes here never move the tag other hosts track), with the updater's timer
+  stopped so only the caller triggers updates;
+- ``run_updater`` / ``run_as_timer``: the updater inside the guest (JSON lines parsed), or its
+  timer's service.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def updater_host(name: str, tag: str, first_image: str) -> LocalHost:
     try:
         host.boot()
         provision.provision(host, tracked(tag), pinned, log=lambda line: None)
-        host.exec(["systemctl", "stop", "cron.service"])  # only the caller triggers updates
+        host.exec(["systemctl", "stop", "inference-update.timer"])  # only the caller triggers updates
     except BaseException:
         host.down()
         raise
@@ -100,39 +101,16 @@ def run_updater(host: LocalHost, *args: str, timeout: float = 600) -> Run:
     return _parse(proc, time.monotonic() - started)
 
 
-def cron_jobs(host: LocalHost) -> tuple[dict[str, str], dict[str, str]]:
-    """The environment lines and the jobs ({schedule: command}) of /etc/cron.d/inference-update."""
-    env, jobs = {}, {}
-    for line in host.exec(["cat", "/etc/cron.d/inference-update"]).stdout.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if sep and " " not in key:
-            env[key] = value
-            continue
-        fields = line.split(None, 2 if line.startswith("@") else 6)  # schedule, user, command
-        jobs[" ".join(fields[:-2])] = fields[-1]
-    return env, jobs
+def timer_schedule(host: LocalHost) -> str:
+    """The updater timer's calendar as systemd has loaded it (after the drop-in)."""
+    return host.exec(["systemctl", "show", "inference-update.timer", "-p", "TimersCalendar",
+                      "--value"]).stdout.strip()
 
 
-def cron_command(host: LocalHost) -> tuple[dict[str, str], str]:
-    """The environment and the command of the scheduled (not @reboot) update job."""
-    env, jobs = cron_jobs(host)
-    scheduled = [command for when, command in jobs.items() if not when.startswith("@")]
-    if len(scheduled) != 1:
-        raise UserError(f"{host.name}: expected one scheduled job in /etc/cron.d/inference-update, "
-                        f"found {jobs}")
-    return env, scheduled[0]
-
-
-def run_as_cron(host: LocalHost, timeout: float = 600) -> Run:
-    """Trigger the job exactly as cron would: its command, its environment, its shell."""
-    env, command = cron_command(host)
-    shell = env.pop("SHELL", "/bin/sh")
-    argv = ["env", "-i", *[f"{k}={v}" for k, v in env.items()], shell, "-c", command]
+def run_as_timer(host: LocalHost, timeout: float = 600) -> Run:
+    """Trigger the run exactly as the timer would: its service, in systemd's environment."""
     started = time.monotonic()
-    proc = host.exec(argv, check=False, timeout=timeout)
+    proc = host.exec(["systemctl", "start", "inference-update.service"], check=False, timeout=timeout)
     return Run(proc.returncode, [], time.monotonic() - started, proc.stderr)
 
 

@@ -1,6 +1,6 @@
 """The on-host updater on a provisioned local host against the local registry (issue 6 proofs).
 
-A host of its own (tracking inference:updater-test, so no other host's tag moves), cron stopped
+A host of its own (tracking inference:updater-test, so no other host's tag moves), its timer stopped
 so the test alone triggers runs. The steps build on each other, in file order:
 v1 baked -> v2 under load -> unchanged -> broken v3 under load -> no retry -> v4 -> rollback.
 """
@@ -147,12 +147,9 @@ def test_registry_down_changes_nothing(scenario):
     assert rig.state(scenario.host)["current"] == scenario.digests[V2]
 
 
-def test_cron_job_runs_the_updater_and_logs_to_the_journal(scenario):
-    env, command = rig.cron_command(scenario.host)
-    assert env["HOME"] == "/root" and "/usr/local/sbin" in env["PATH"].split(":")
-    assert command.startswith("/usr/local/sbin/inference-update run")
+def test_the_timers_service_runs_the_updater_and_logs_to_the_journal(scenario):
     started = time.time()
-    run = rig.run_as_cron(scenario.host)
+    run = rig.run_as_timer(scenario.host)
     assert run.code == 0, run.stderr
 
     def logged_since_start():
@@ -169,24 +166,43 @@ def test_cron_job_runs_the_updater_and_logs_to_the_journal(scenario):
 
 
 def test_schedule_from_user_data_applies_at_boot_and_the_active_slot_serves(scenario):
-    """inference.env (what user-data writes) sets UPDATE_SCHEDULE; the @reboot job applies it.
-    After the reboot exactly the enabled slot starts, from its pre-pulled image."""
+    """inference.env (what user-data writes) sets UPDATE_SCHEDULE (cron form: converted); the
+    schedule service applies it at boot. After the reboot exactly the enabled slot starts, from
+    its pre-pulled image, and the timer runs (the rig had stopped it)."""
     host = scenario.host
     host.exec("echo 'UPDATE_SCHEDULE=\"*/5 * * * *\"' >> /etc/inference/inference.env")
     try:
         host.restart()
-        jobs = {}
-        for _ in range(100):  # cron starts late in the boot
-            _, jobs = rig.cron_jobs(host)
-            if "*/5 * * * *" in jobs:
+        calendar = ""
+        for _ in range(100):  # the schedule service runs late in the boot
+            calendar = rig.timer_schedule(host)
+            if "00/5" in calendar:
                 break
             time.sleep(0.2)
-        assert jobs.get("*/5 * * * *", "").startswith("/usr/local/sbin/inference-update run"), jobs
-        assert jobs["@reboot"].startswith("/usr/local/sbin/inference-update schedule")
+        assert "OnCalendar=*-*-* *:00/5:00" in calendar, calendar
+        assert host.exec(["systemctl", "is-active", "inference-update.timer"]).stdout.strip() == "active"
         assert rig.wait_version(host, scenario.key, V2, timeout=60) is not None, "v2 serves after the reboot"
         assert scenario.active("green") and not scenario.active("blue")
     finally:
         host.exec("sed -i '/^UPDATE_SCHEDULE=/d' /etc/inference/inference.env")
         rig.run_updater(host, "schedule")
-        host.exec(["systemctl", "stop", "cron.service"])  # back to: only the test triggers runs
-    assert "17 * * * *" in rig.cron_jobs(host)[1]
+        host.exec(["systemctl", "stop", "inference-update.timer"])  # back to: only the test triggers runs
+    assert "OnCalendar=hourly" in rig.timer_schedule(host) or "*-*-* *:00:00" in rig.timer_schedule(host)
+
+
+def test_a_stopped_active_slot_is_healed_by_the_next_run(scenario):
+    host = scenario.host
+    slot = rig.state(host)["active_slot"]
+    host.exec(["systemctl", "stop", f"inference@{slot}.service"])
+    assert rig.served_version(host, scenario.key) is None, "nothing serves"
+    run = rig.run_updater(host, "run")
+    assert run.code == 0 and run.events[:2] == ["active_unhealthy", "healed"], run.records or run.stderr
+    assert rig.served_version(host, scenario.key) == V2 and scenario.active(slot)
+
+
+def test_only_the_current_and_previous_images_stay(scenario):
+    state = rig.state(scenario.host)
+    out = scenario.host.exec(["docker", "image", "ls", "--digests", "--format", "{{.Digest}}",
+                              rig.tracked(TAG).rsplit(":", 1)[0]]).stdout.split()
+    assert set(out) <= {state["current"], state["previous"]}, (out, state)
+    assert state["current"] in out

@@ -31,7 +31,8 @@ def test_fqdn_from_domain():
     ("image", "keep_amis", 0, "must be at least 1"),
     ("image", "keep_amis", True, "expected int"),
     ("dns", "domain", "not a domain", "not a valid domain name"),
-    ("updater", "schedule", "hourly", "cron schedule"),
+    ("updater", "schedule", "hourly; reboot", "calendar expression"),
+    ("updater", "spread", "a while", "time span"),
 ])
 def test_bad_values_name_the_key(section, key, value, message):
     with pytest.raises(UserError) as err:

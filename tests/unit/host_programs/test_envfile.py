@@ -85,4 +85,4 @@ def test_the_baked_files_read_the_same_here_and_in_systemd(path):
 def test_the_baked_defaults(tmp_path):
     values = parse_env_file(ETC / "defaults.env")
     assert values["INFERENCE_IMAGE"] == "@INFERENCE_IMAGE@" and values["DOMAIN"] == ""
-    assert values["UPDATE_SCHEDULE"] == "17 * * * *" and values["API_KEYS_FILE"] == "/etc/inference/api-keys"
+    assert values["UPDATE_SCHEDULE"] == "hourly" and values["UPDATE_SPREAD"] == "15min" and values["API_KEYS_FILE"] == "/etc/inference/api-keys"

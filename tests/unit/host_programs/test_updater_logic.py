@@ -47,9 +47,12 @@ class FakeHost:
         self.broken: set[str] = set()       # digests whose /health never answers
         self.fail: dict[str, tuple[int, str]] = {}  # argv prefix -> (exit code, stderr)
         self.serving: dict[str, str] = {}   # command -> the slot Caddy's socket link named when it ran
+        self.restarts: list[str] = []       # slots restarted in place (heal)
+        self.timeouts: dict[str, float] = {}  # command -> the timeout it ran with
 
     def __call__(self, argv, input=None, timeout=None):
         self.calls.append(list(argv))
+        self.timeouts[" ".join(argv)] = timeout
         self.serving[" ".join(argv)] = self.serving_slot()
         for prefix, (code, err) in self.fail.items():
             if " ".join(argv).startswith(prefix):
@@ -73,6 +76,24 @@ class FakeHost:
                 self.enabled.add(unit.split("@")[1].split(".")[0])
             case ["systemctl", "disable", "--quiet", unit]:
                 self.enabled.discard(unit.split("@")[1].split(".")[0])
+            case ["systemd-analyze", "calendar", expression]:
+                if "nonsense" in expression:
+                    return 1, "", f"Failed to parse calendar specification '{expression}': Invalid argument"
+            case ["systemctl", "daemon-reload"] | ["systemctl", "try-restart", "inference-update.timer"]:
+                pass
+            case ["systemctl", "is-active", unit]:
+                slot = unit.split("@")[1].split(".")[0]
+                return (0, "active\n", "") if slot in self.running else (3, "failed\n", "")
+            case ["systemctl", "restart", unit]:
+                slot = unit.split("@")[1].split(".")[0]
+                self.running[slot] = parse_env_file(self.paths.slot_env(slot))["IMAGE"]
+                self.restarts.append(slot)
+            case ["docker", "image", "ls", *_, repo]:
+                return 0, "".join(f"{i}\n" for i in sorted(self.images) if i.startswith(repo + "@")), ""
+            case ["docker", "image", "rm", image]:
+                if image in self.running.values():
+                    return 1, "", f"conflict: unable to remove {image}: image is in use by a container"
+                self.images.discard(image)
             case _:
                 raise AssertionError(f"unexpected command {argv}")
         return 0, "", ""
@@ -81,6 +102,11 @@ class FakeHost:
         slot = next(s for s, p in SLOTS.items() if p == port)
         image = self.running.get(slot)
         return bool(image) and image.rpartition("@")[2] not in self.broken
+
+    def changes(self):
+        """The calls that change something (all but the read-only probes: the active unit's state,
+        the schedule's syntax)."""
+        return [c for c in self.calls if c[:2] not in (["systemctl", "is-active"], ["systemd-analyze", "calendar"])]
 
     def pulls(self):
         return [c for c in self.calls if c[:2] == ["docker", "pull"]]
@@ -114,7 +140,7 @@ def host(tmp_path):
     (etc / "api-keys").write_text("# the service's keys\nkey-0123456789\n")
     paths = Paths(etc=etc, var=tmp_path / "var", run=tmp_path / "run", lock=tmp_path / "lock" / "update.lock",
                   daemon_json=tmp_path / "daemon.json", docker_config=tmp_path / "config.json",
-                  cron=tmp_path / "cron.d" / "inference-update")
+                  timer_dropin=tmp_path / "inference-update.timer.d" / "schedule.conf")
     return FakeHost(paths)
 
 
@@ -157,7 +183,7 @@ def test_unchanged_digest_makes_no_pull_and_touches_nothing(host, make):
     host.calls.clear()
     updater, registry, records, _ = make(D1)
     assert updater.update() == 0
-    assert registry.calls == 1 and host.calls == []
+    assert registry.calls == 1 and host.changes() == []
     assert records[-1]["event"] == "unchanged" and state(host)["last_result"]["event"] == "unchanged"
 
 
@@ -209,7 +235,7 @@ def test_bad_digest_is_not_retried_until_the_tag_moves(host, make):
     host.calls.clear()
     updater, _, records, _ = make(D2)
     assert updater.update() == 0
-    assert host.calls == [] and records[-1]["event"] == "skip_bad"
+    assert host.changes() == [] and records[-1]["event"] == "skip_bad"
     assert make(D3)[0].update() == 0
     assert host.running == {"green": f"{REPO}@{D3}"}
     assert state(host)["previous"] == D1, "a digest that never served is not a rollback target"
@@ -227,7 +253,7 @@ def test_rollback_returns_to_previous_and_holds_the_digest_left(host, make):
     assert (saved["current"], saved["previous"], saved["bad"]) == (D1, D2, [D2])
     assert records[-1]["event"] == "rolled_back"
     host.calls.clear()
-    assert make(D2)[0].update() == 0 and host.calls == [], "the next run does not roll forward again"
+    assert make(D2)[0].update() == 0 and host.changes() == [], "the next run does not roll forward again"
 
 
 def test_rollback_through_the_health_gate(host, make):
@@ -253,7 +279,7 @@ def test_registry_down_changes_nothing(host, make):
     error = UpdateError("registry_unreachable", "cannot reach 10.99.0.1:5000: Connection refused")
     updater, _, records, _ = make(error)
     assert updater.update() == 1
-    assert host.calls == [] and host.running == {"blue": f"{REPO}@{D1}"}
+    assert host.changes() == [] and host.running == {"blue": f"{REPO}@{D1}"}
     assert records[-1] == {"event": "registry_unreachable", "level": "error", "serving": D1,
                            "reason": "cannot reach 10.99.0.1:5000: Connection refused",
                            "image": f"{REPO}:stable"}
@@ -334,6 +360,59 @@ def test_restart_with_nothing_serving_fails_clearly(host, make):
     assert updater.restart() == 1 and records[-1]["event"] == "restart_impossible"
 
 
+def test_every_command_is_bounded_and_a_pull_gets_longer(host, make):
+    make(D1)[0].update()
+    assert all(t for t in host.timeouts.values()), "no docker or systemctl call may wait forever"
+    assert host.timeouts[f"docker pull --quiet {REPO}@{D1}"] > host.timeouts["systemctl start --no-block "
+                                                                            "inference@blue.service"]
+
+
+def test_a_stalled_pull_fails_the_run_without_blaming_the_digest(host, make):
+    make(D1)[0].update()
+    host.fail["docker pull"] = (124, "docker timed out after 900.0s")
+    updater, _, records, _ = make(D2)
+    assert updater.update() == 1
+    assert records[-1]["event"] == "pull_failed" and "timed out" in records[-1]["reason"]
+    assert state(host)["bad"] == [] and host.running == {"blue": f"{REPO}@{D1}"}
+
+
+def test_a_run_cut_off_after_the_switch_does_not_stop_the_live_slot(host, make):
+    """The state file still names blue (its save never happened); Caddy's link names green."""
+    make(D1)[0].update()
+    before = host.paths.state.read_text()
+    make(D2)[0].update()
+    host.paths.state.write_text(before)                      # as if the run died after the switch
+    updater, _, records, _ = make(D2)
+    assert updater.update() == 0
+    assert records[0]["event"] == "state_repaired" and records[-1]["event"] == "unchanged"
+    assert host.running == {"green": f"{REPO}@{D2}"} and host.serving_slot() == "green"
+    saved = state(host)
+    assert (saved["active_slot"], saved["current"], saved["previous"]) == ("green", D2, D1)
+
+
+def test_a_failed_active_slot_is_restarted_by_the_next_run(host, make):
+    make(D1)[0].update()
+    host.running.clear()                                     # crash-looped into its start limit
+    updater, _, records, _ = make(D1)
+    assert updater.update() == 0
+    assert host.restarts == ["blue"] and host.running == {"blue": f"{REPO}@{D1}"}
+    events = [r["event"] for r in records]
+    assert events[:2] == ["active_unhealthy", "healed"] and events[-1] == "unchanged"
+    assert ["systemctl", "reset-failed", "inference@blue.service"] in host.calls
+
+
+def test_a_healthy_active_slot_is_left_alone(host, make):
+    make(D1)[0].update()
+    make(D1)[0].update()
+    assert host.restarts == []
+
+
+def test_images_other_than_current_and_previous_are_removed_after_a_swap(host, make):
+    for digest in (D1, D2, D3):
+        make(digest)[0].update()
+    assert host.images == {f"{REPO}@{D2}", f"{REPO}@{D3}"}, "D1 is neither current nor previous"
+
+
 def test_lock_held_exits_cleanly_without_asking_the_registry(host, make, capsys):
     updater, registry, records, _ = make(D2)
     host.paths.lock.parent.mkdir(parents=True)
@@ -362,17 +441,54 @@ def test_inference_env_overrides_defaults(host):
         Settings.load(host.paths)
 
 
-def test_schedule_writes_cron_from_settings_and_default_matches_the_image(host, make):
+def _timer_values(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#")
+                and line.split("=", 1)[1])
+
+
+def test_schedule_writes_the_timer_dropin_and_the_default_matches_the_timer(host, make):
     updater, _, records, _ = make()
     assert updater.schedule() == 0
-    assert host.paths.cron.read_text() == (IMAGE_DIR / "rootfs/etc/cron.d/inference-update").read_text()
-    (host.paths.etc / "inference.env").write_text("UPDATE_SCHEDULE='*/10 * * * *'\n")
+    written = _timer_values(host.paths.timer_dropin.read_text())
+    baked = _timer_values((IMAGE_DIR / "rootfs/etc/systemd/system/inference-update.timer").read_text())
+    assert written == {"OnCalendar": "*-*-* *:17:00", "RandomizedDelaySec": "15min"}, "the fixture's cron value"
+    assert baked["OnCalendar"] == "hourly" and baked["RandomizedDelaySec"] == "15min"
+    assert baked["FixedRandomDelay"] == "false", "a new delay at every run"
+    (host.paths.etc / "inference.env").write_text("UPDATE_SCHEDULE='Mon..Fri 03:00'\nUPDATE_SPREAD=1h\n")
     updater.schedule()
-    text = host.paths.cron.read_text()
-    assert "\n*/10 * * * * root /usr/local/sbin/inference-update run" in text
-    assert "\nPATH=/usr/local/sbin:" in text and "\nHOME=/root\n" in text
-    assert "\n@reboot root /usr/local/sbin/inference-update schedule" in text
-    assert [r["event"] for r in records] == ["schedule", "schedule"]
+    assert _timer_values(host.paths.timer_dropin.read_text()) == {"OnCalendar": "Mon..Fri 03:00",
+                                                                  "RandomizedDelaySec": "1h"}
+    assert "OnCalendar=\n" in host.paths.timer_dropin.read_text(), "the unit's own schedule is replaced"
+    updater.schedule()
+    assert [r["event"] for r in records] == ["schedule", "schedule"], "unchanged: no reload"
+    assert host.calls.count(["systemctl", "daemon-reload"]) == 2
+
+
+@pytest.mark.parametrize("cron,calendar", [
+    ("17 * * * *", "*-*-* *:17:00"),
+    ("*/5 * * * *", "*-*-* *:00/5:00"),
+    ("0 3 * * 1-5", "Mon..Fri *-*-* 03:00:00"),
+    ("30 2 1,15 * 0", "Sun *-*-01,15 02:30:00"),
+    ("0 */6 * 1-3 *", "*-01..03-* 00/6:00:00"),
+    ("hourly", "hourly"),
+    ("*:17", "*:17"),
+])
+def test_cron_schedules_become_calendar_expressions(cron, calendar):
+    from inference_host.schedule import calendar as convert
+    assert convert(cron) == calendar
+
+
+def test_a_schedule_systemd_refuses_is_a_config_error_and_keeps_the_timer(host, make):
+    updater, _, _, _ = make()
+    updater.schedule()
+    before = host.paths.timer_dropin.read_text()
+    (host.paths.etc / "inference.env").write_text("UPDATE_SCHEDULE=nonsense o-clock\n")
+    with pytest.raises(ConfigError, match="is not a calendar expression systemd takes"):
+        updater.schedule()
+    assert host.paths.timer_dropin.read_text() == before
+    (host.paths.etc / "inference.env").write_text("UPDATE_SPREAD=a while\n")
+    with pytest.raises(ConfigError, match="UPDATE_SPREAD='a while' is not a time span"):
+        Settings.load(host.paths)
 
 
 @pytest.mark.parametrize("text,expected", [

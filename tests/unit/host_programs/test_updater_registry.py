@@ -38,7 +38,7 @@ def paths_for(tmp_path, docker_config=None, daemon=None):
     if daemon is not None:
         (tmp_path / "daemon.json").write_text(json.dumps(daemon))
     return Paths(etc=tmp_path, var=tmp_path, lock=tmp_path / "lock", daemon_json=tmp_path / "daemon.json",
-                 docker_config=tmp_path / "config.json", cron=tmp_path / "cron")
+                 docker_config=tmp_path / "config.json", timer_dropin=tmp_path / "schedule.conf")
 
 
 class Helper:
@@ -180,7 +180,8 @@ def test_end_to_end_auth_error_fails_the_run_without_changes(tmp_path):
     updater = Updater(paths, runner=runner, registry=Ecr(paths, runner),
                       log=lambda event, level="info", **f: records.append((event, level, f)))
     assert updater.update() == 1
-    assert calls == [["docker-credential-ecr-login", "get"]], "no pull, no systemctl"
+    assert [c for c in calls if c[0] != "systemd-analyze"] == [["docker-credential-ecr-login", "get"]], \
+        "no pull, no systemctl"
     assert records[-1][0:2] == ("auth_error", "error") and "credentials expired" in records[-1][2]["reason"]
 
 
@@ -305,9 +306,10 @@ def test_updater_run_against_docker_registry_makes_no_pull_when_unchanged(tmp_pa
     (tmp_path / "defaults.env").write_text(f"INFERENCE_IMAGE=127.0.0.1:{port}/{name}:stable\n")
     (tmp_path / "state.json").write_text(json.dumps({"active_slot": "blue", "current": digest}))
     calls, records = [], []
-    updater = Updater(paths_for(tmp_path), runner=lambda argv, **kw: calls.append(argv) or (1, "", ""),
-                      log=lambda event, level="info", **f: records.append(event))
+    updater = Updater(paths_for(tmp_path), runner=lambda argv, **kw: calls.append(argv) or (0, "active\n", ""),
+                      probe=lambda port: True, log=lambda event, level="info", **f: records.append(event))
     started = time.monotonic()
     assert updater.update() == 0
     print(f"unchanged run against docker-registry: {time.monotonic() - started:.3f}s")
-    assert calls == [] and records[-1] == "unchanged"
+    probes = [c for c in calls if c[0] != "systemd-analyze" and c[1] in ("is-active", "pull", "start", "stop")]
+    assert probes == [["systemctl", "is-active", "inference@blue.service"]] and records[-1] == "unchanged"

@@ -4,11 +4,15 @@ settings (defaults.env, then inference.env on top)."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .envfile import EnvFileError, read_env_files
 from .errors import ConfigError
+from .schedule import calendar
+
+SPREAD_RE = re.compile(r"^\d+(s|sec|min|m|h)?$")
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,7 @@ class Paths:
     lock: Path = Path("/run/lock/inference-update.lock")
     daemon_json: Path = Path("/etc/docker/daemon.json")
     docker_config: Path = Path("/root/.docker/config.json")
-    cron: Path = Path("/etc/cron.d/inference-update")
+    timer_dropin: Path = Path("/etc/systemd/system/inference-update.timer.d/schedule.conf")
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Paths":
@@ -31,7 +35,7 @@ class Paths:
             lock=Path(env.get("INFERENCE_UPDATE_LOCK", cls.lock)),
             daemon_json=Path(env.get("INFERENCE_UPDATE_DAEMON_JSON", cls.daemon_json)),
             docker_config=Path(env.get("INFERENCE_UPDATE_DOCKER_CONFIG", Path(docker_dir) / "config.json")),
-            cron=Path(env.get("INFERENCE_UPDATE_CRON", cls.cron)),
+            timer_dropin=Path(env.get("INFERENCE_UPDATE_TIMER_DROPIN", cls.timer_dropin)),
         )
 
     @property
@@ -65,6 +69,7 @@ class Settings:
     health_timeout: float
     drain_seconds: float
     schedule: str
+    spread: str
     api_keys_file: Path
 
     @classmethod
@@ -78,13 +83,15 @@ class Settings:
         image = values.get("INFERENCE_IMAGE", "")
         if not image:
             raise ConfigError(f"INFERENCE_IMAGE is not set in {defaults} or {override}")
-        schedule = values.get("UPDATE_SCHEDULE", "") or "17 * * * *"
-        if len(schedule.split()) != 5:
-            raise ConfigError(f"UPDATE_SCHEDULE={schedule!r} is not a 5-field cron schedule")
+        schedule = values.get("UPDATE_SCHEDULE", "") or "hourly"
+        calendar(schedule)                      # a ConfigError here names what is wrong
+        spread = values.get("UPDATE_SPREAD", "") or "15min"
+        if not SPREAD_RE.match(spread):
+            raise ConfigError(f"UPDATE_SPREAD={spread!r} is not a time span like 900s, 15min or 1h")
         return cls(image=image,
                    health_timeout=_seconds(values, "HEALTH_TIMEOUT", 90),
                    drain_seconds=_seconds(values, "DRAIN_SECONDS", 3),
-                   schedule=schedule,
+                   schedule=schedule, spread=spread,
                    api_keys_file=Path(values.get("API_KEYS_FILE") or paths.etc / "api-keys"))
 
 

@@ -6,7 +6,7 @@ import datetime as _dt
 import json
 import sys
 
-TAG = "inference-update"  # the updater's name: syslog identifier, cron file, usage
+TAG = "inference-update"  # the updater's name: syslog identifier, its units, usage
 
 
 def utc_now() -> str:

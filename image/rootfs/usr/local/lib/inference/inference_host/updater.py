@@ -15,10 +15,13 @@ from .health import http_healthy
 from .journal import TAG, JournalLog, utc_now
 from .keys import count_keys
 from .registry import DIGEST_RE, Reference, Registry
+from .schedule import calendar, dropin
 
 SLOTS = {"blue": 8081, "green": 8082}
 BAD_KEPT = 20
-CRON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+COMMAND_TIMEOUT = 120.0     # seconds for any docker or systemctl call (a hung daemon must not hold the lock)
+PULL_TIMEOUT = 900.0        # a stalled pull fails the run (pull_failed, not bad); the next run retries
+HEAL_TIMEOUT = 330.0        # the slot unit's own start timeout (300 s) and a margin
 EMPTY_STATE = {"active_slot": None, "current": None, "previous": None, "bad": [],
                "last_check": None, "last_result": None}
 
@@ -30,7 +33,7 @@ class Updater:
                  log=None, sleep=time.sleep, clock=time.monotonic, health_timeout: float | None = None,
                  drain_seconds: float | None = None):
         self.paths = paths
-        self.run_cmd = runner
+        self.run_cmd = lambda argv, timeout=COMMAND_TIMEOUT: runner(argv, timeout=timeout)
         self.registry = registry or Registry(paths, runner)
         self.probe = probe
         self.log = log or JournalLog()
@@ -47,8 +50,16 @@ class Updater:
                 state.update(json.loads(self.paths.state.read_text()))
             except ValueError as exc:
                 raise ConfigError(f"{self.paths.state} is not valid JSON ({exc}); fix or remove it") from None
-        if not state["active_slot"]:
-            state.update(self._discover())
+        serving = self._discover()
+        if serving and serving["active_slot"] != state["active_slot"]:
+            # the link is what Caddy serves: a run cut off between the switch and the state's save
+            # (crash, reboot, full disk) left the file behind; believing it would stop the live slot
+            if state["active_slot"]:
+                if serving.get("current") and serving["current"] != state["current"]:
+                    state["previous"] = state["current"]
+                self.log("state_repaired", "warning", recorded_slot=state["active_slot"],
+                         serving_slot=serving["active_slot"], serving=serving.get("current"))
+            state.update(serving)
         return state
 
     def _discover(self) -> dict:
@@ -68,8 +79,9 @@ class Updater:
         write_atomic(self.paths.state, json.dumps(state, indent=2, sort_keys=True) + "\n")
 
     # commands
-    def cmd(self, argv: list[str], what: str, event: str = "command_failed", **fields) -> str:
-        code, out, err = self.run_cmd(argv)
+    def cmd(self, argv: list[str], what: str, event: str = "command_failed", timeout: float = COMMAND_TIMEOUT,
+            **fields) -> str:
+        code, out, err = self.run_cmd(argv, timeout=timeout)
         if code != 0:
             detail = (err or out).strip().splitlines()
             raise UpdateError(event, f"{what} failed (exit {code}): {detail[-1] if detail else 'no output'}",
@@ -98,7 +110,11 @@ class Updater:
         ref = Reference.parse(settings.image)
         state = self.load_state()
         state["last_check"] = utc_now()
-        self.schedule(settings)
+        try:
+            self.schedule(settings)
+        except ConfigError as exc:       # the timer keeps its last good schedule; updates go on
+            self.log("schedule_error", "error", reason=str(exc))
+        self.heal(state)
         try:
             digest = self.registry.digest(ref)
         except UpdateError as exc:
@@ -115,6 +131,7 @@ class Updater:
             if exc.event == "unhealthy":
                 state["bad"] = (state["bad"] + [digest])[-BAD_KEPT:]
             return self._failed(state, exc, digest=digest)
+        self.prune_images(ref, state)
         return self._done(state, "updated", digest=digest, slot=state["active_slot"],
                           previous=state["previous"])
 
@@ -153,23 +170,63 @@ class Updater:
             return self._failed(state, exc, digest=digest)
         return self._done(state, "restarted", digest=digest, slot=state["active_slot"])
 
+    def heal(self, state: dict) -> None:
+        """The active slot must serve: one that failed, stopped, or runs but fails /health is reset
+        and restarted (a slot still starting is left alone). Logged; never fails the run."""
+        slot = state["active_slot"]
+        if not slot:
+            return
+        unit = f"inference@{slot}.service"
+        _, out, _ = self.run_cmd(["systemctl", "is-active", unit])
+        status = out.strip()
+        if status in ("activating", "reloading") or (status == "active" and self.probe(SLOTS[slot])):
+            return
+        self.log("active_unhealthy", "warning", slot=slot, unit_state=status or "unknown")
+        self.run_cmd(["systemctl", "reset-failed", unit])
+        code, out, err = self.run_cmd(["systemctl", "restart", unit], timeout=HEAL_TIMEOUT)
+        if code == 0 and self.probe(SLOTS[slot]):
+            self.log("healed", slot=slot)
+        else:
+            self.log("heal_failed", "error", slot=slot, detail=(err or out).strip()[-300:] or f"exit {code}")
+
+    def prune_images(self, ref: Reference, state: dict) -> None:
+        """Remove this repository's images other than the current and previous digests (a
+        rollback's target stays; an image a container still uses is refused by docker and kept)."""
+        keep = {state["current"], state["previous"]} - {None}
+        code, out, _ = self.run_cmd(["docker", "image", "ls", "--digests", "--format",
+                                     "{{.Repository}}@{{.Digest}}", ref.repo])
+        if code:
+            return
+        stale = sorted({line.strip() for line in out.splitlines()
+                        if "@sha256:" in line and line.strip().rpartition("@")[2] not in keep})
+        removed = [image for image in stale if self.run_cmd(["docker", "image", "rm", image])[0] == 0]
+        if stale:
+            self.log("pruned", removed=removed, kept=sorted(keep), refused=sorted(set(stale) - set(removed)))
+
     def status(self) -> int:
         state = self.load_state()
         print(json.dumps(state, indent=2, sort_keys=True))
         return 0
 
     def schedule(self, settings: Settings | None = None) -> int:
-        """Keep the cron file in line with UPDATE_SCHEDULE (every run does this too)."""
+        """Keep the timer's drop-in in line with UPDATE_SCHEDULE and UPDATE_SPREAD (run at every
+        boot by inference-update-schedule.service, after user-data, and by every run)."""
         settings = settings or self.settings()
-        text = (f"# {TAG}: written by `inference-update schedule` from UPDATE_SCHEDULE;\n"
-                "# at boot it applies the schedule user-data may have set in inference.env\n"
-                f"SHELL=/bin/sh\nPATH={CRON_PATH}\nHOME=/root\n"
-                "@reboot root /usr/local/sbin/inference-update schedule >/dev/null 2>&1\n"
-                f"{settings.schedule} root /usr/local/sbin/inference-update run >/dev/null 2>&1\n")
-        if self.paths.cron.exists() and self.paths.cron.read_text() == text:
+        on_calendar = calendar(settings.schedule)
+        code, out, err = self.run_cmd(["systemd-analyze", "calendar", on_calendar])
+        if code:
+            detail = (err or out).strip().splitlines()
+            raise ConfigError(f"UPDATE_SCHEDULE={settings.schedule!r} ({on_calendar!r}) is not a calendar "
+                              f"expression systemd takes: {detail[-1] if detail else 'no detail'}")
+        text = dropin(on_calendar, settings.spread)
+        path = self.paths.timer_dropin
+        if path.exists() and path.read_text() == text:
             return 0
-        write_atomic(self.paths.cron, text)
-        self.log("schedule", schedule=settings.schedule, file=str(self.paths.cron))
+        write_atomic(path, text)
+        self.run_cmd(["systemctl", "daemon-reload"])
+        self.run_cmd(["systemctl", "try-restart", f"{TAG}.timer"])   # a stopped timer stays stopped
+        self.log("schedule", schedule=settings.schedule, on_calendar=on_calendar, spread=settings.spread,
+                 file=str(path))
         return 0
 
     # the swap
@@ -189,7 +246,8 @@ class Updater:
         code, _, _ = self.run_cmd(["docker", "image", "inspect", "--format", "{{.Id}}", image])
         if code != 0:
             started = self.clock()
-            self.cmd(["docker", "pull", "--quiet", image], f"docker pull {image}", "pull_failed", image=image)
+            self.cmd(["docker", "pull", "--quiet", image], f"docker pull {image}", "pull_failed",
+                     timeout=PULL_TIMEOUT, image=image)
             self.log("pulled", image=image, seconds=round(self.clock() - started, 2))
         write_atomic(self.paths.slot_env(new), f"IMAGE={image}\n")
         # --no-block: the unit's own start gate (ExecStartPost) and restart loop run under systemd,

@@ -6,7 +6,7 @@
     inference-update rollback  go back to the previous digest, through the same health gate
     inference-update restart   the serving digest again through the swap (new API keys, settings)
     inference-update status    print the state file
-    inference-update schedule  (re)write the cron file from UPDATE_SCHEDULE
+    inference-update schedule  (re)write the timer's schedule from UPDATE_SCHEDULE and UPDATE_SPREAD
 
 The command line of /usr/local/sbin/inference-update (its entry point). Each decision is one JSON
 line on stdout and in the journal (tag inference-update). Exit codes: 0 = serving what it should
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None, updater: Updater | None = None) -> int:
     except UpdateError as exc:  # raised outside a decision (e.g. unreadable daemon.json)
         log(exc.event, "error", reason=exc.reason, command=args.command, **exc.fields)
         return 1
-    except Exception as exc:  # noqa: BLE001 - cron has no terminal: the journal must say why
+    except Exception as exc:  # noqa: BLE001 - a timer has no terminal: the journal must say why
         log("crash", "error", reason=f"{type(exc).__name__}: {exc}", command=args.command)
         return 1
     finally:
