@@ -151,6 +151,8 @@ def test_unattended_security_upgrades(host):
     assert 'APT::Periodic::Unattended-Upgrade "1";' in dump
     patterns = re.findall(r'Unattended-Upgrade::(?:Origins-Pattern|Allowed-Origins):: "([^"]+)";', dump)
     assert patterns and all("security" in p.lower() for p in patterns), patterns
+    held = re.findall(r'Unattended-Upgrade::Package-Blacklist:: "([^"]+)";', dump)
+    assert {"docker.io", "containerd", "runc"} <= set(held), f"the container runtime comes by rebake: {held}"
 
 
 def test_journald_capped(host):
