@@ -48,11 +48,7 @@ def up(config: Config, say: Callable[[str], None] = print) -> dict:
     facts: dict = {}
     started = time.monotonic()
 
-    def stage(title: str, action: Callable[[], None]) -> None:
-        t0 = time.monotonic()
-        say(f"[demo] {title} ...")
-        action()
-        say(f"[demo] {title}: done in {time.monotonic() - t0:.1f}s")
+    stage = stack_up.stages("demo", say)
 
     def region() -> None:
         facts["target"] = open_target(config)

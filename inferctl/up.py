@@ -60,18 +60,23 @@ def wait_serving(target: Target, config: Config, say: Callable[[str], None]) -> 
         say(f"{endpoint.url}/health answered 200 after {wait_healthy(endpoint.url + '/health'):.1f}s")
 
 
+def stages(label: str, say: Callable[[str], None]) -> Callable[[str, Callable[[], object]], None]:
+    """A step runner reporting each step as ``[label] title ...`` then ``[label] title: done in N s``."""
+    def stage(title: str, action: Callable[[], object]) -> None:
+        started = time.monotonic()
+        say(f"[{label}] {title} ...")
+        action()
+        say(f"[{label}] {title}: done in {time.monotonic() - started:.1f}s")
+    return stage
+
+
 def up(config: Config, *, yes: bool = False, target: Target | None = None,
        say: Callable[[str], None] = print, label: str = "up") -> dict:
     """Run every step, each reported as ``[label] step ...`` and ``[label] step: done in N s``;
     returns Terraform's outputs with the ``ami`` that serves and whether this run ``baked`` it."""
     target = target or open_target(config)
     facts: dict = {}
-
-    def stage(title: str, action: Callable[[], object]) -> None:
-        started = time.monotonic()
-        say(f"[{label}] {title} ...")
-        action()
-        say(f"[{label}] {title}: done in {time.monotonic() - started:.1f}s")
+    stage = stages(label, say)
 
     def checks() -> None:
         deploy.preflight(config, None)
