@@ -8,55 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from test_updater_registry import DIGEST, Helper, paths_for
+from test_updater_registry import DIGEST, Helper, Server, paths_for
 
 from inference_host.errors import UpdateError
 from inference_host.registry import Reference, Registry
 
 BASIC = "Basic " + base64.b64encode(b"AWS:token-1").decode()
-
-
-class Server:
-    """Loopback HTTP server answering every request with `route(method, path, headers)`, which
-    returns (code, [(header, value)], body); records (method, path, headers)."""
-
-    def __init__(self, route=None):
-        self.route = route or (lambda method, path, headers: (404, [], b""))
-        self.requests = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _answer(self):
-                outer.requests.append((self.command, self.path, dict(self.headers)))
-                code, headers, body = outer.route(self.command, self.path, self.headers)
-                self.send_response(code)
-                for key, value in headers:
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            do_GET = do_HEAD = _answer
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.host = self.url.removeprefix("http://")
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def authorizations(self):
-        return [headers.get("Authorization") for _, _, headers in self.requests]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

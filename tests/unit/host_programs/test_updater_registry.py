@@ -55,11 +55,12 @@ class Helper:
         return 0, json.dumps({"ServerURL": input, "Username": self.user, "Secret": self.secret}), ""
 
 
-class AuthRegistry:
-    """Loopback HTTP server: /v2/app/manifests/stable behind a Basic or Bearer challenge."""
+class Server:
+    """Loopback HTTP server answering every request with `route(method, path, headers)`, which
+    returns (code, [(header, value)], body); records (method, path, headers)."""
 
-    def __init__(self, mode, user="AWS", secret="token-1"):
-        self.mode, self.basic = mode, "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+    def __init__(self, route=None):
+        self.route = route or (lambda method, path, headers: (404, [], b""))
         self.requests = []
         outer = self
 
@@ -67,7 +68,9 @@ class AuthRegistry:
             def log_message(self, *args):
                 pass
 
-            def _send(self, code, headers=(), body=b""):
+            def _answer(self):
+                outer.requests.append((self.command, self.path, dict(self.headers)))
+                code, headers, body = outer.route(self.command, self.path, self.headers)
                 self.send_response(code)
                 for key, value in headers:
                     self.send_header(key, value)
@@ -76,35 +79,48 @@ class AuthRegistry:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
-            def do_GET(self):
-                outer.requests.append((self.command, self.path, dict(self.headers)))
-                if self.path.startswith("/token"):
-                    ok = self.headers.get("Authorization") == outer.basic
-                    return self._send(200 if ok else 401, body=json.dumps({"token": "t0k"}).encode())
-                self._send(404)
-
-            def do_HEAD(self):
-                outer.requests.append((self.command, self.path, dict(self.headers)))
-                given = self.headers.get("Authorization")
-                wanted = outer.basic if outer.mode == "basic" else "Bearer t0k"
-                if given != wanted:
-                    realm = f"http://127.0.0.1:{outer.port}/token"
-                    challenge = ('Basic realm="https://x/",service="ecr.amazonaws.com"' if outer.mode == "basic"
-                                 else f'Bearer realm="{realm}",service="reg",scope="repository:app:pull"')
-                    return self._send(401, [("WWW-Authenticate", challenge)])
-                self._send(200, [("Docker-Content-Digest", DIGEST)])
+            do_GET = do_HEAD = _answer
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.host = self.url.removeprefix("http://")
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def authorizations(self):
+        return [headers.get("Authorization") for _, _, headers in self.requests]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
 
     def __enter__(self):
-        self.thread.start()
         return self
 
     def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.close()
+
+
+class AuthRegistry(Server):
+    """/v2/app/manifests/stable behind a Basic (like ECR) or Bearer (token registries) challenge."""
+
+    def __init__(self, mode, user="AWS", secret="token-1"):
+        self.mode, self.basic = mode, "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+        super().__init__(self._route)
+        self.port = self.server.server_address[1]
+
+    def _route(self, method, path, headers):
+        if method == "GET":
+            if path.startswith("/token"):
+                ok = headers.get("Authorization") == self.basic
+                return 200 if ok else 401, [], json.dumps({"token": "t0k"}).encode()
+            return 404, [], b""
+        wanted = self.basic if self.mode == "basic" else "Bearer t0k"
+        if headers.get("Authorization") != wanted:
+            realm = f"http://127.0.0.1:{self.port}/token"
+            challenge = ('Basic realm="https://x/",service="ecr.amazonaws.com"' if self.mode == "basic"
+                         else f'Bearer realm="{realm}",service="reg",scope="repository:app:pull"')
+            return 401, [("WWW-Authenticate", challenge)], b""
+        return 200, [("Docker-Content-Digest", DIGEST)], b""
 
 
 def ref(port):
