@@ -72,7 +72,9 @@ def wait_named(proc: subprocess.Popen, name: str, timeout: float = 10.0) -> None
     at once takes a healthy start for a process that is gone (seen: local hosts' boots under load).
     """
     deadline = time.monotonic() + timeout
-    while proc.poll() is None and comm(proc.pid) != name and time.monotonic() < deadline:
+    # alive(), not proc.poll(): a child that exited at once is reaped with its status kept for
+    # exit_reason(), which Popen would otherwise swallow
+    while alive(proc.pid) and comm(proc.pid) != name and time.monotonic() < deadline:
         time.sleep(0.005)
 
 

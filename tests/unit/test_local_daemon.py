@@ -20,6 +20,7 @@ def test_wait_named_returns_when_the_process_exits_first():
     proc = subprocess.Popen(["false"])
     wait_named(proc, "never-this-name", timeout=5)
     assert proc.poll() is not None
+    assert exit_reason(proc.pid) == "exit status 1", "the status of an immediate exit is kept"
 
 
 def test_exit_reason_of_a_child_reaped_by_alive():
