@@ -265,12 +265,22 @@ class LocalHost:
             if state == "running":
                 return state
             if state == "degraded":
-                failed = self.exec(["systemctl", "--failed", "--plain", "--no-legend"], check=False).stdout
-                raise UserError(f"local host {self.name!r} booted degraded: {' | '.join(failed.splitlines())}",
+                raise UserError(f"local host {self.name!r} booted degraded: {self.failed_units()}",
                                 hint=f"inspect it: invoke local.host-shell --name {self.name}")
             time.sleep(0.2)
         raise UserError(f"local host {self.name!r} not running after {timeout:.0f}s (state: {state})",
                         hint=f"console log: {self.console_log}")
+
+    def failed_units(self, lines: int = 6) -> str:
+        """The guest's failed units, each with the tail of its journal (what a degraded boot says)."""
+        listed = self.exec(["systemctl", "--failed", "--plain", "--no-legend"], check=False).stdout
+        names = [line.split()[0] for line in listed.splitlines() if line.strip()]
+        parts = []
+        for name in names:
+            journal = self.exec(["journalctl", "-u", name, "-b", "-n", str(lines), "-o", "cat", "--no-pager"],
+                                check=False).stdout.strip()
+            parts.append(f"{name} failed: " + " | ".join(journal.splitlines()))
+        return "; ".join(parts) or "(no failed unit listed)"
 
     def guest_argv(self, argv: list[str], *, user: str = "root", term: str = "") -> list[str]:
         """The one way into the guest: ``argv`` run in all its namespaces (nsenter into its systemd)

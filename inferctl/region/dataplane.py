@@ -197,31 +197,10 @@ class DataPlane:
             local_host.down(name)
 
 
-def _ebs_backed_registrations() -> None:
-    """RegisterImage with a root device on EBS makes an EBS-backed AMI, as on AWS (moto records
-    every registered image as instance-store, which Packer's amazon-ebs refuses as a source)."""
-    from moto.ec2.responses.amis import AmisResponse
-
-    original = AmisResponse.register_image
-
-    @functools.wraps(original)
-    def register_image(self):
-        result = original(self)
-        root = self._get_param("RootDeviceName")
-        mappings = self._get_param("BlockDeviceMappings", [])
-        if root and any(m.get("DeviceName") == root and m.get("Ebs") is not None for m in mappings):
-            ami = self.ec2_backend.amis[result.result["ImageId"]]
-            ami.root_device_type, ami.root_device_name = "ebs", root
-        return result
-    AmisResponse.register_image = register_image
-
-
 def install(plane: DataPlane) -> None:
     """Hook ``plane`` into moto's EC2 backend methods (every region and account)."""
     from moto.ec2.models.amis import AmiBackend
     from moto.ec2.models.instances import InstanceBackend
-
-    _ebs_backed_registrations()
 
     def after(cls, name, react):
         original = getattr(cls, name)

@@ -93,14 +93,15 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(200, token)
 
     def do_GET(self):  # noqa: N802
-        found = find_instance(self.client_address[0])
-        if found is None:
-            return self._send(404, "Not Found")
         owner, expires = self.server.tokens.get(self.headers.get(TOKEN_HEADER, ""), ("", 0))
         if owner != self.client_address[0] or expires < time.monotonic():
             return self._send(401, "Unauthorized")
-        account, region, backend, instance = found
         try:
+            # moto's records change under a concurrent launch: a failed look is a 500, asked again
+            found = find_instance(self.client_address[0])
+            if found is None:
+                return self._send(404, "Not Found")
+            account, region, backend, instance = found
             answer = self.answer(self.path.split("?")[0], account, region, backend, instance)
         except Exception:  # a bug here must not look like a network failure to the instance
             logging.exception("metadata: %s from %s", self.path, self.client_address[0])

@@ -20,7 +20,7 @@ import threading
 from pathlib import Path
 
 from ..local import netns
-from . import dataplane, imds
+from . import dataplane, fidelity, imds
 
 GUEST_ENV_FILE = "etc/systemd/system.conf.d/60-local-region.conf"
 
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     app = DomainDispatcherApplication(create_backend_app)
     guests = GuestSide(app)
     plane = dataplane.DataPlane(guest_setup=guests.setup)
+    fidelity.install()
     dataplane.install(plane)
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 

@@ -48,7 +48,8 @@ def test_every_fleet_instance_is_a_host_that_verifies(fleet):
     ec2 = target.client("ec2")
     for instance_id in instances:
         described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
-        assert described["State"]["Name"] == "running" and described["ImageId"] == ami
+        assert described["State"]["Name"] == "running" and described["ImageId"] == ami, \
+            described.get("StateReason", {}).get("Message", described["State"])
         # A group's instance is running while its host still boots: the group's health check waits.
         assert wait_for_200(f"http://{described['PrivateIpAddress']}/health", 180).seconds is not None
         assert instance_id in LocalHost.names()

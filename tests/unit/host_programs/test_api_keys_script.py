@@ -182,6 +182,42 @@ def test_earlier_keys_wait_at_most_a_minute(host, monkeypatch):
     assert clock.now <= api_keys.KEPT_KEYS_RETRY
 
 
+class _CutOffImds(_Imds):
+    """An IMDSv2 whose first answers stop half-way (a connection cut while the network comes up)."""
+
+    cut = {"left": 2}
+
+    def _send(self, body):
+        if self.cut["left"] > 0 and body is not None:
+            self.cut["left"] -= 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) + 50))
+            self.end_headers()
+            self.wfile.write(body[:1])
+            return
+        super()._send(body)
+
+
+def test_a_metadata_answer_cut_off_is_retried(host, moto, capsys):
+    moto.client("ssm", REGION).put_parameter(Name="/svc-cut/api-keys", Type="SecureString", Value="cut-key-0123")
+    path = _configure(host, "/svc-cut/api-keys")
+    with open(f"{host['INFERENCE_API_KEYS_ETC']}/inference.env", "a") as out:
+        out.write("API_KEYS_RETRY_SECONDS=900\n")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _CutOffImds)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        clock = _Clock()
+        assert api_keys.main(host, sleep=clock.sleep, clock=clock) == 0, capsys.readouterr().err
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert clock.sleeps == [1, 2], "each cut-off answer is one failed attempt, retried"
+    assert "IncompleteRead" in capsys.readouterr().err
+    with open(path) as keys:
+        assert keys.read() == "cut-key-0123\n"
+
+
 def test_a_bad_retry_setting_is_named(host, capsys):
     _configure(host, "/svc-a/api-keys")
     with open(f"{host['INFERENCE_API_KEYS_ETC']}/inference.env", "a") as out:

@@ -8,6 +8,7 @@ sets ``AWS_ENDPOINT_URL`` in the hosts' systemd environment; on EC2 neither is s
 from __future__ import annotations
 
 import datetime as _dt
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -45,5 +46,5 @@ def get_parameter(endpoint: str, region: str, creds: dict, name: str) -> str:
             error = {}
         kind = str(error.get("__type", f"HTTP {exc.code}")).rsplit("#", 1)[-1]
         raise AwsError(f"SSM GetParameter {name} in {region}: {kind} {error.get('message', '')}".rstrip()) from None
-    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, KeyError, http.client.HTTPException) as exc:
         raise AwsError(f"SSM GetParameter {name} at {endpoint}: {getattr(exc, 'reason', exc)!s}") from None

@@ -6,6 +6,7 @@ link-local http://169.254.169.254 (the local AWS region routes that address to i
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -26,8 +27,8 @@ def _http(request: urllib.request.Request, what: str) -> bytes:
             return response.read()
     except urllib.error.HTTPError as exc:
         raise AwsError(f"{what}: HTTP {exc.code} {exc.read()[:300].decode(errors='replace')}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise AwsError(f"{what}: {getattr(exc, 'reason', exc)}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # HTTPException: a cut-off answer
+        raise AwsError(f"{what}: {getattr(exc, 'reason', exc)!r}") from None
 
 
 def instance_identity(base: str) -> tuple[str, dict]:
@@ -44,5 +45,8 @@ def instance_identity(base: str) -> tuple[str, dict]:
     roles = get("meta-data/iam/security-credentials/").split()
     if not roles:
         raise AwsError("the instance has no IAM role (instance profile)")
-    creds = json.loads(get(f"meta-data/iam/security-credentials/{roles[0]}"))
+    try:
+        creds = json.loads(get(f"meta-data/iam/security-credentials/{roles[0]}"))
+    except ValueError as exc:
+        raise AwsError(f"instance metadata: role {roles[0]}'s credentials are not JSON: {exc}") from None
     return region, creds
