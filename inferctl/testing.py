@@ -14,7 +14,7 @@ TIERS = {
     "container": "builds and runs the app container (starts dockerd if needed)",
     "terraform": "the Terraform modules applied to a local region (moto on loopback)",
     "host": "the image recipe on a booted systemd-nspawn host, bake --local, the region's data plane (root)",
-    "e2e": "the AWS code path on the local region: demo, rebake, rollback, fleet, the README's first day (root)",
+    "e2e": "the AWS code path on the local region: demo, the nightly workflow's steps, rollback, fleet, the README's first day (root)",
 }
 
 

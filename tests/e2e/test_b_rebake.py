@@ -1,7 +1,10 @@
-"""The nightly job on the local region, with the code that runs on AWS: after an app change,
-`invoke rebake --local` bakes, canaries, verifies, promotes, rolls the single instance and
-verifies the service; a verification failure injected after promotion rolls back, and the
-rolled-back service is verified (by the rebake, and again by `invoke verify`)."""
+"""The nightly job on the local region, as GitHub runs it: `.github/workflows/rebake.yml`'s own
+steps, read from the file, in a fresh clone with a fresh venv and the workflow's environment
+(tests/workflow_rehearsal.py; the repository variables point the config at the local region).
+A quiet night changes nothing; after an app change the night bakes, canaries, verifies,
+promotes, rolls the single instance and verifies the service; a verification failure injected
+after promotion rolls back, and the rolled-back service is verified (by the rebake, and again by
+`invoke verify`)."""
 
 from __future__ import annotations
 
@@ -9,18 +12,54 @@ import subprocess
 import time
 
 import pytest
-from e2e_cli import invoke, service_instances
+import workflow_rehearsal as rehearsal
+from e2e_cli import REPO, invoke, service_instances
 
 from inferctl import rebake, verify
 from inferctl.bake import amis
 from inferctl.local import registry
 from inferctl.verify.report import FAIL, Check
 
-REBAKE_TIMEOUT = 20 * 60
+NIGHT_TIMEOUT = 25 * 60
+WORKFLOW = REPO / ".github" / "workflows" / "rebake.yml"
+# What the repository would hold: the role the job assumes, the region, and one config key, the
+# target (the local region stands in for the account; everything else is the config's default).
+VARIABLES = {"AWS_ROLE_ARN": "arn:aws:iam::123456789012:role/inference-rebake", "AWS_REGION": "eu-west-1",
+             "INFERCTL_PROJECT_TARGET": "local"}
+SKIP = {"Install the Session Manager plugin (Packer connects to the build instance through SSM)":
+        "downloads from s3.amazonaws.com (no internet here); the local region's build instance is reached "
+        "without Session Manager"}
+
+
+def night(tmp_path_factory, name: str) -> tuple[list[rehearsal.StepResult], str]:
+    """One run of the workflow's job in a fresh clone: (its steps' results, their output)."""
+    workspace = rehearsal.fresh_clone(REPO, tmp_path_factory.mktemp(name) / "clone")
+    job = rehearsal.Job(WORKFLOW, "rebake", workspace, event="schedule", variables=VARIABLES,
+                        base_env=rehearsal.runner_env(REPO), skip=SKIP, timeout=NIGHT_TIMEOUT)
+    results = job.run()
+    failed = [(r.name, r.output[-1500:]) for r in results if r.returncode]
+    assert not failed, failed
+    assert [r.kind for r in results].count("run") == 3, "venv, config, invoke rebake: every run step ran"
+    return results, "".join(r.output for r in results)
 
 
 @pytest.fixture(scope="module")
-def app_change(region):
+def quiet_night(region, tmp_path_factory):
+    """The workflow on a night when nothing changed since the demo: (instance before, output)."""
+    [before] = service_instances(region)
+    _, out = night(tmp_path_factory, "quiet-night")
+    return before, out
+
+
+def test_a_quiet_night_changes_nothing(quiet_night, region):
+    before, out = quiet_night
+    assert "rebake: up to date, nothing to do" in out and "[bake]" not in out
+    assert "config keys from repository variables: INFERCTL_PROJECT_TARGET" in out
+    assert [i["InstanceId"] for i in service_instances(region)] == [before["InstanceId"]]
+
+
+@pytest.fixture(scope="module")
+def app_change(region, quiet_night):
     """A new app image under the tracked tag (a label on top of the published one: a new digest)."""
     tracked = f"{registry.ADDRESS}/inference:stable"
     dockerfile = f"FROM {tracked}\nLABEL org.inferctl.e2e-change=\"{time.time()}\"\n"
@@ -31,13 +70,14 @@ def app_change(region):
 
 
 @pytest.fixture(scope="module")
-def rolled(region, app_change):
-    """`invoke rebake --local` after the app change: (instance before, output, instance after)."""
+def rolled(region, app_change, tmp_path_factory):
+    """The workflow's night after the app change: (instance before, output, instance after)."""
     [before] = service_instances(region)
-    proc = invoke("rebake", "--local", timeout=REBAKE_TIMEOUT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    results, out = night(tmp_path_factory, "app-night")
     [after] = service_instances(region)
-    return before, proc.stdout, after
+    uploaded = results[-1]
+    assert uploaded.kind == "uses" and "upload-artifact:" in uploaded.output and " 0 path(s)" not in uploaded.output
+    return before, out, after
 
 
 def test_the_app_change_is_the_reason(rolled, app_change):
