@@ -2,7 +2,8 @@
 
 Shared by tests/host/test_updater.py and benchmarks/update_bench.py:
 - ``variant``: a tiny image derived from the app image, reporting its own version in GET /,
-  or broken (its process exits at once, so /health never answers);
+  or broken (its process exits at once, so /health never answers), or broken only in its
+  inference path (/health answers, every POST /api/infer fails);
 - ``updater_host``: a LocalHost provisioned with the image recipe, tracking its own tag in the
   local registry (so pushes here never move the tag other hosts track), with the updater's timer
   stopped so only the caller triggers updates;
@@ -29,13 +30,24 @@ from .host import LocalHost
 
 REPOSITORY = "inference"
 BROKEN_CMD = '["python3", "-c", "raise SystemExit(\'this build is broken on purpose\')"]'
+# The model's predictions raise (a build whose model or inference code is broken): the process
+# and /health are fine, POST /api/infer answers 500.
+BROKEN_INFERENCE = ["USER root",
+                    "RUN printf '\\nSoftmaxPredictor.predict_proba = lambda self, rows: 1 / 0\\n'"
+                    " >> /app/falcon_app/model/softmax.py",
+                    "USER 10001:10001"]
+# An iris row and the label the built-in model gives it (falcon_app/model/iris_known_answers.json).
+EXAMPLE_ROW, EXAMPLE_LABEL = [5.1, 3.5, 1.4, 0.2], "setosa"
 
 
-def variant(version: str, *, broken: bool = False, base: str = provision.APP_BUILD_TAG) -> str:
+def variant(version: str, *, broken: bool = False, broken_inference: bool = False,
+            base: str = provision.APP_BUILD_TAG) -> str:
     """Build ``inference-variant:<version>`` FROM the app image; returns the local tag."""
     lines = [f"FROM {base}", f"ENV APP_VERSION={version}"]
     if broken:
         lines.append(f"CMD {BROKEN_CMD}")
+    if broken_inference:
+        lines += BROKEN_INFERENCE
     tag = f"inference-variant:{version}"
     proc = subprocess.run([require("docker"), "build", "--quiet", "-t", tag, "-"], input="\n".join(lines) + "\n",
                           capture_output=True, text=True, env=dict(os.environ, DOCKER_BUILDKIT="0"))
@@ -94,10 +106,12 @@ def _parse(proc: subprocess.CompletedProcess, seconds: float) -> Run:
     return Run(proc.returncode, records, seconds, proc.stderr)
 
 
-def run_updater(host: LocalHost, *args: str, timeout: float = 600) -> Run:
-    """``inference-update ARGS`` inside the guest; JSON lines parsed, wall time measured."""
+def run_updater(host: LocalHost, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> Run:
+    """``inference-update ARGS`` inside the guest (``env`` added to its environment); JSON lines
+    parsed, wall time measured."""
     started = time.monotonic()
-    proc = host.exec(["/usr/local/sbin/inference-update", *args], check=False, timeout=timeout)
+    prefix = ["env", *(f"{k}={v}" for k, v in (env or {}).items())] if env else []
+    proc = host.exec([*prefix, "/usr/local/sbin/inference-update", *args], check=False, timeout=timeout)
     return _parse(proc, time.monotonic() - started)
 
 
@@ -130,6 +144,31 @@ def served_version(host: LocalHost, key: str, timeout: float = 3.0) -> str | Non
             return json.load(response).get("version")
     except (urllib.error.URLError, OSError, ValueError):
         return None
+
+
+def infers(host: LocalHost, key: str, timeout: float = 3.0) -> str:
+    """'' when POST /api/infer through Caddy gives the known answer for an iris row; else why not."""
+    request = urllib.request.Request(f"http://{host.address}/api/infer", method="POST",
+                                     data=json.dumps({"instances": [EXAMPLE_ROW]}).encode(),
+                                     headers={"X-API-Key": key, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            labels = [p.get("label") for p in json.load(response).get("predictions", [])]
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, ValueError, AttributeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "" if labels == [EXAMPLE_LABEL] else f"wrong answer: {labels}"
+
+
+def wait_infers(host: LocalHost, key: str, timeout: float) -> float | None:
+    """Seconds until POST /api/infer answers correctly; None after ``timeout``."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if not infers(host, key):
+            return time.monotonic() - started
+        time.sleep(0.2)
+    return None
 
 
 def wait_version(host: LocalHost, key: str, version: str, timeout: float) -> float | None:

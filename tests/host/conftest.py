@@ -66,3 +66,23 @@ def live_host(provisioned, app_refs):
 def wait_serving(host, timeout: float) -> float | None:
     """Seconds until Caddy on the host answers /health with 200, or None after timeout."""
     return wait_for_200(f"http://{host.address}/health", timeout).seconds
+
+
+# -- the fault matrix (fault_matrix.py): each marked test's outcome, printed as one table -------
+def pytest_runtest_makereport(item, call):
+    from fault_matrix import RESULTS, ROWS
+    marker = item.get_closest_marker("fault")
+    if marker is None:
+        return
+    row = marker.args[0]
+    if row not in ROWS:
+        raise ValueError(f"{item.nodeid}: fault row {row!r} is not in fault_matrix.ROWS")
+    if call.when == "call" or (call.when == "setup" and call.excinfo is not None):
+        RESULTS[row] = "FAILED" if call.excinfo is not None else "passed"
+
+
+def pytest_terminal_summary(terminalreporter):
+    from fault_matrix import RESULTS, table
+    if RESULTS:
+        terminalreporter.write_sep("=", "host fault matrix")
+        terminalreporter.write_line(table(RESULTS))

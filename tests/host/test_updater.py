@@ -2,13 +2,17 @@
 
 A host of its own (tracking inference:updater-test, so no other host's tag moves), its timer stopped
 so the test alone triggers runs. The steps build on each other, in file order:
-v1 baked -> v2 under load -> unchanged -> broken v3 under load -> no retry -> v4 -> rollback.
+v1 baked -> v2 under load -> unchanged -> broken v3 under load -> no retry -> v3 whose inference
+fails -> v4 -> rollback -> ... -> the fault matrix's swap rows (fault_matrix.py): the updater killed
+at each step of a swap, then a reboot in the middle of one, each under load and ending with the
+service answering POST /api/infer correctly.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from datetime import datetime
 
@@ -21,6 +25,9 @@ from inferctl.local import updater_rig as rig
 NAME = "inferctl-updater-host"
 TAG = "updater-test"
 V1, V2, V3, V4 = "1.0.0", "2.0.0-updater", "3.0.0-broken", "4.0.0-updater"
+V3I = "3.1.0-no-inference"
+SWAPS = {"before_switch": "5.0.0-killed", "after_switch": "6.0.0-killed", "after_drain": "7.0.0-killed",
+         "reboot": "8.0.0-rebooted"}
 BROKEN_TIMEOUT = 25  # seconds the broken v3 gets (the host default is 90)
 
 
@@ -56,7 +63,8 @@ class Scenario:
 @pytest.fixture(scope="module")
 def scenario(app_refs):
     images = {V1: provision.APP_BUILD_TAG, V2: rig.variant(V2), V3: rig.variant(V3, broken=True),
-              V4: rig.variant(V4)}
+              V3I: rig.variant(V3I, broken_inference=True), V4: rig.variant(V4),
+              **{version: rig.variant(version) for version in SWAPS.values()}}
     host = rig.updater_host(NAME, TAG, images[V1])
     try:
         yield Scenario(host, images)
@@ -92,16 +100,24 @@ def test_unchanged_digest_makes_no_pull(scenario):
     assert [e for r in runs for e in r.events if e not in ("unchanged",)] == []
 
 
-def test_broken_v3_never_takes_traffic_and_is_recorded_bad(scenario):
-    digest = scenario.push(V3)
-    run, load = scenario.update_under_load("run", "--health-timeout", str(BROKEN_TIMEOUT))
-    assert run.code == 1 and run.last()["event"] == "unhealthy", run.records or run.stderr
-    assert "did not pass /health" in run.last()["reason"]
+def _refused(scenario, version: str, event: str, reason: str, *args: str) -> None:
+    """A new image pushed as ``version`` is refused under load: the run fails with ``event``, no
+    request fails, only v2 answers, the digest is recorded bad and v2's slot (green) serves."""
+    digest = scenario.push(version)
+    run, load = scenario.update_under_load("run", *args)
+    assert run.code == 1 and run.last()["event"] == event, run.records or run.stderr
+    assert reason in run.last()["reason"]
     assert load.result.failed == 0, load.result.failures[:10]
-    assert set(load.result.versions) == {V2}, "only v2 answered while v3 was tried"
+    assert set(load.result.versions) == {V2}, f"only v2 answered while {version} was tried"
     state = rig.state(scenario.host)
     assert digest in state["bad"] and state["current"] == scenario.digests[V2]
     assert state["active_slot"] == "green" and scenario.active("green") and not scenario.active("blue")
+    assert rig.infers(scenario.host, scenario.key) == ""
+
+
+@pytest.mark.fault("image_health_fails")
+def test_broken_v3_never_takes_traffic_and_is_recorded_bad(scenario):
+    _refused(scenario, V3, "unhealthy", "did not pass /health", "--health-timeout", str(BROKEN_TIMEOUT))
 
 
 def test_bad_digest_is_not_retried(scenario):
@@ -109,6 +125,11 @@ def test_bad_digest_is_not_retried(scenario):
     run = rig.run_updater(scenario.host, "run")
     assert run.code == 0 and run.events == ["skip_bad"], run.records
     assert rig.pulls_since(scenario.host, since) == [] and not scenario.active("blue")
+
+
+@pytest.mark.fault("image_inference_fails")
+def test_an_image_whose_inference_fails_never_takes_traffic(scenario):
+    _refused(scenario, V3I, "smoke_failed", "POST /api/infer: HTTP 500")
 
 
 def test_v4_rolls_forward(scenario):
@@ -134,6 +155,7 @@ def test_rollback_returns_to_previous_digest(scenario):
     assert follow.code == 0 and follow.events == ["skip_bad"], "the next run keeps the rollback"
 
 
+@pytest.mark.fault("registry_down_during_update")
 def test_registry_down_changes_nothing(scenario):
     ip, port = registry.ADDRESS.split(":")
     rule = ["INPUT", "-s", scenario.host.address, "-d", ip, "-p", "tcp", "--dport", port, "-j", "REJECT"]
@@ -144,6 +166,7 @@ def test_registry_down_changes_nothing(scenario):
         subprocess.run(["iptables", "-w", "-D", *rule], check=False)
     assert run.code == 1 and run.last()["event"] == "registry_unreachable", run.records
     assert rig.served_version(scenario.host, scenario.key) == V2
+    assert rig.infers(scenario.host, scenario.key) == ""
     assert rig.state(scenario.host)["current"] == scenario.digests[V2]
 
 
@@ -206,3 +229,68 @@ def test_only_the_current_and_previous_images_stay(scenario):
                               rig.tracked(TAG).rsplit(":", 1)[0]]).stdout.split()
     assert set(out) <= {state["current"], state["previous"]}, (out, state)
     assert state["current"] in out
+
+
+# -- the fault matrix's swap rows ----------------------------------------------------------------
+def _link_slot(host) -> str:
+    target = host.exec(["readlink", "/var/lib/inference/active.sock"], check=False).stdout.strip()
+    return next((slot for slot in ("blue", "green") if f"slot-{slot}/" in target), "")
+
+
+def _one_slot_left(scenario, version: str) -> None:
+    """The state names the slot the link names, that slot alone runs and is enabled, and it
+    answers: the version it should, and a correct inference."""
+    host, state = scenario.host, rig.state(scenario.host)
+    slot, other = state["active_slot"], "green" if state["active_slot"] == "blue" else "blue"
+    assert slot == _link_slot(host) and state["current"] == scenario.digests[version], state
+    assert scenario.active(slot) and not scenario.active(other)
+    enabled = {s for s in ("blue", "green") if host.exec(["systemctl", "is-enabled", "--quiet",
+                                                          f"inference@{s}"], check=False).returncode == 0}
+    assert enabled == {slot}, f"enabled at boot: {enabled}"
+    assert rig.served_version(host, scenario.key) == version and rig.infers(host, scenario.key) == ""
+
+
+@pytest.mark.parametrize("point", [pytest.param(point, marks=pytest.mark.fault(f"killed_{point}"))
+                                   for point in ("before_switch", "after_switch", "after_drain")])
+def test_an_updater_killed_at_any_step_of_a_swap_loses_nothing(scenario, point):
+    version = SWAPS[point]
+    scenario.push(version)
+    prior = rig.served_version(scenario.host, scenario.key)
+    with scenario.load() as load:
+        time.sleep(1)
+        killed = rig.run_updater(scenario.host, "run", env={"INFERENCE_UPDATE_FAILPOINT": point})
+        serving = rig.served_version(scenario.host, scenario.key)
+        follow = rig.run_updater(scenario.host, "run")
+        time.sleep(1)
+    print(f"\nkilled at {point}: exit {killed.code}, events {killed.events}; next run {follow.events}; "
+          f"load: {load.result.line()}")
+    assert killed.code in (-9, 137) and "updated" not in killed.events, killed.records or killed.stderr
+    assert serving == (prior if point == "before_switch" else version), "served right after the kill"
+    assert follow.code == 0, follow.records or follow.stderr
+    assert load.result.failed == 0, load.result.failures[:10]
+    _one_slot_left(scenario, version)
+
+
+@pytest.mark.fault("rebooted_mid_swap")
+def test_a_reboot_while_draining_serves_the_new_slot_after_boot(scenario):
+    host, version = scenario.host, SWAPS["reboot"]
+    scenario.push(version)
+    old_slot = _link_slot(host)
+    runs: list = []
+    updater = threading.Thread(target=lambda: runs.append(rig.run_updater(host, "run", "--drain", "60")))
+    updater.start()
+    deadline = time.monotonic() + 180
+    while _link_slot(host) in (old_slot, "") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _link_slot(host) not in (old_slot, ""), "the swap never switched"
+    host.restart()                      # the updater is draining: the old slot still runs
+    updater.join(timeout=60)
+    assert runs and "updated" not in runs[0].events, "the reboot came too late: the swap had finished"
+    took = rig.wait_infers(host, scenario.key, 60)
+    assert took is not None, "not answering after the reboot"
+    assert rig.served_version(host, scenario.key) == version
+    print(f"\nrebooted mid-swap: the new slot answered {took:.1f}s after the boot returned")
+    host.exec(["systemctl", "stop", "inference-update.timer"])   # back to: only the test triggers runs
+    follow = rig.run_updater(host, "run")
+    assert follow.code == 0 and "state_repaired" in follow.events, follow.records or follow.stderr
+    _one_slot_left(scenario, version)

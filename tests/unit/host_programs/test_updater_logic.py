@@ -5,6 +5,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from inference_host.errors import ConfigError, UpdateError
 from inference_host.files import write_atomic
 from inference_host.journal import JournalLog
 from inference_host.registry import Reference
+from inference_host import updater as updater_module
 from inference_host.updater import SLOTS, Updater
 from inference_host.updater_cli import main
 
@@ -45,6 +49,8 @@ class FakeHost:
         self.running: dict[str, str] = {}   # slot -> image it was started with
         self.enabled: set[str] = set()
         self.broken: set[str] = set()       # digests whose /health never answers
+        self.infer_broken: dict[str, int] = {}  # digest -> how many smoke tests fail (-1: all)
+        self.smoked: list[tuple[int, str]] = []  # (port, API key) of every smoke test
         self.fail: dict[str, tuple[int, str]] = {}  # argv prefix -> (exit code, stderr)
         self.serving: dict[str, str] = {}   # command -> the slot Caddy's socket link named when it ran
         self.restarts: list[str] = []       # slots restarted in place (heal)
@@ -76,6 +82,13 @@ class FakeHost:
                 self.enabled.add(unit.split("@")[1].split(".")[0])
             case ["systemctl", "disable", "--quiet", unit]:
                 self.enabled.discard(unit.split("@")[1].split(".")[0])
+            case ["systemctl", "disable", "--now", "--quiet", unit]:
+                slot = unit.split("@")[1].split(".")[0]
+                self.enabled.discard(slot)
+                self.running.pop(slot, None)
+            case ["systemctl", "is-enabled", unit]:
+                slot = unit.split("@")[1].split(".")[0]
+                return (0, "enabled\n", "") if slot in self.enabled else (1, "disabled\n", "")
             case ["systemd-analyze", "calendar", expression]:
                 if "nonsense" in expression:
                     return 1, "", f"Failed to parse calendar specification '{expression}': Invalid argument"
@@ -103,10 +116,20 @@ class FakeHost:
         image = self.running.get(slot)
         return bool(image) and image.rpartition("@")[2] not in self.broken
 
+    def smoke(self, port, key):
+        self.smoked.append((port, key))
+        digest = self.running[next(s for s, p in SLOTS.items() if p == port)].rpartition("@")[2]
+        left = self.infer_broken.get(digest, 0)
+        if left:
+            self.infer_broken[digest] = left - 1 if left > 0 else left
+            return "POST /api/infer: HTTP 500 internal error"
+        return ""
+
     def changes(self):
         """The calls that change something (all but the read-only probes: the active unit's state,
         the schedule's syntax)."""
-        return [c for c in self.calls if c[:2] not in (["systemctl", "is-active"], ["systemd-analyze", "calendar"])]
+        return [c for c in self.calls if c[:2] not in (["systemctl", "is-active"], ["systemctl", "is-enabled"],
+                                                       ["systemd-analyze", "calendar"])]
 
     def pulls(self):
         return [c for c in self.calls if c[:2] == ["docker", "pull"]]
@@ -154,7 +177,7 @@ def make(host):
         def log(event, level="info", **fields):
             records.append({"event": event, "level": level, **fields})
 
-        updater = Updater(host.paths, runner=host, registry=registry, probe=host.probe, log=log,
+        updater = Updater(host.paths, runner=host, registry=registry, probe=host.probe, smoke=host.smoke, log=log,
                           sleep=clock.sleep, clock=clock, health_timeout=health_timeout, drain_seconds=2)
         return updater, registry, records, clock
     return build
@@ -538,3 +561,71 @@ def test_paths_from_env(tmp_path):
     paths = Paths.from_env({"INFERENCE_UPDATE_VAR": str(tmp_path), "HOME": "/home/x"})
     assert paths.state == tmp_path / "state.json" and paths.etc == Path("/etc/inference")
     assert paths.docker_config == Path("/home/x/.docker/config.json")
+
+
+def test_an_image_that_fails_inference_never_takes_traffic_and_is_recorded_bad(host, make):
+    make(D1)[0].update()
+    host.infer_broken[D2] = -1
+    updater, _, records, _ = make(D2)
+    assert updater.update() == 1
+    assert host.serving_port() == 8081 and host.running == {"blue": f"{REPO}@{D1}"}, "green stopped, blue serves"
+    failed = records[-1]
+    assert failed["event"] == "smoke_failed" and "passed /health but not a real inference" in failed["reason"]
+    assert "HTTP 500" in failed["reason"] and state(host)["bad"] == [D2]
+    assert host.smoked[-1] == (8082, "key-0123456789"), "the first key of the key file, comments skipped"
+    host.calls.clear()
+    assert make(D2)[0].update() == 0 and host.pulls() == [], "a digest recorded bad is not tried again"
+
+
+def test_a_slot_still_loading_its_model_gets_time_to_answer(host, make):
+    make(D1)[0].update()
+    host.infer_broken[D2] = 3
+    updater, _, records, clock = make(D2)
+    assert updater.update() == 0 and host.serving_port() == 8082
+    assert [r["event"] for r in records][-3:] == ["healthy", "switched", "updated"]
+    assert records[-3]["inference"] == "ok"
+
+
+class _Killed(Exception):
+    """Stands in for the SIGKILL a failpoint sends (the test process must live on)."""
+
+
+@pytest.mark.parametrize("point", updater_module.FAILPOINTS)
+def test_a_swap_killed_at_any_step_converges_on_the_next_run(host, make, monkeypatch, point):
+    make(D1)[0].update()
+
+    def killed_at(name):
+        if name == point:
+            raise _Killed(name)
+    monkeypatch.setattr(updater_module, "failpoint", killed_at)
+    with pytest.raises(_Killed):
+        make(D2)[0].update()
+    assert host.serving_slot() == ("blue" if point == "before_switch" else "green")
+    monkeypatch.undo()
+    updater, _, records, _ = make(D2)
+    assert updater.update() == 0
+    assert host.serving_slot() == "green" and host.running == {"green": f"{REPO}@{D2}"}
+    assert host.enabled == {"green"}, "only the serving slot starts at the next boot"
+    saved = state(host)
+    assert (saved["active_slot"], saved["current"], saved["previous"]) == ("green", D2, D1)
+    assert "idle_slot_stopped" in [r["event"] for r in records] or point == "after_drain"
+
+
+def test_the_new_slot_is_enabled_before_the_switch(host, make):
+    make(D1)[0].update()
+    make(D2)[0].update()
+    assert host.serving["systemctl enable --quiet inference@green.service"] == "blue", \
+        "a reboot right after the switch must start the slot the link names"
+    assert host.serving["systemctl disable --quiet inference@blue.service"] == "green"
+
+
+def test_a_failpoint_kills_the_updater_only_where_named():
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from inference_host.updater import failpoint; "
+            "failpoint('after_drain'); failpoint('after_switch'); print('unreachable')")
+    lib = str(IMAGE_DIR / "rootfs/usr/local/lib/inference")
+    proc = subprocess.run([sys.executable, "-c", code, lib], capture_output=True, text=True,
+                          env=dict(os.environ, INFERENCE_UPDATE_FAILPOINT="after_switch"))
+    assert proc.returncode == -signal.SIGKILL and proc.stdout == ""
+    quiet = subprocess.run([sys.executable, "-c", code, lib], capture_output=True, text=True,
+                           env={k: v for k, v in os.environ.items() if k != "INFERENCE_UPDATE_FAILPOINT"})
+    assert quiet.returncode == 0 and quiet.stdout == "unreachable\n"

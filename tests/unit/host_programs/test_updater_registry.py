@@ -322,10 +322,17 @@ def test_updater_run_against_docker_registry_makes_no_pull_when_unchanged(tmp_pa
     (tmp_path / "defaults.env").write_text(f"INFERENCE_IMAGE=127.0.0.1:{port}/{name}:stable\n")
     (tmp_path / "state.json").write_text(json.dumps({"active_slot": "blue", "current": digest}))
     calls, records = [], []
-    updater = Updater(paths_for(tmp_path), runner=lambda argv, **kw: calls.append(argv) or (0, "active\n", ""),
+
+    def runner(argv, **kw):
+        calls.append(argv)
+        if argv[-1] == "inference@green.service":     # the idle slot: stopped and disabled
+            return (3, "inactive\n", "") if argv[1] == "is-active" else (1, "disabled\n", "")
+        return 0, "active\n", ""
+    updater = Updater(paths_for(tmp_path), runner=runner,
                       probe=lambda port: True, log=lambda event, level="info", **f: records.append(event))
     started = time.monotonic()
     assert updater.update() == 0
     print(f"unchanged run against docker-registry: {time.monotonic() - started:.3f}s")
     probes = [c for c in calls if c[0] != "systemd-analyze" and c[1] in ("is-active", "pull", "start", "stop")]
-    assert probes == [["systemctl", "is-active", "inference@blue.service"]] and records[-1] == "unchanged"
+    assert probes == [["systemctl", "is-active", "inference@green.service"],
+                      ["systemctl", "is-active", "inference@blue.service"]] and records[-1] == "unchanged"

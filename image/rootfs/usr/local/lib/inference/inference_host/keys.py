@@ -38,8 +38,13 @@ class KeysError(Exception):
     """Why the keys could not be put in place; the key file is untouched."""
 
 
+def key_lines(text: str) -> list[str]:
+    """The keys of a key file's text: its lines without blanks and # comments."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
 def count_keys(text: str) -> int:
-    return sum(1 for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+    return len(key_lines(text))
 
 
 def fetch_with_retry(fetch, budget: float, *, sleep=time.sleep, clock=time.monotonic) -> str:

@@ -1,9 +1,11 @@
-"""The updater's decisions: a new digest starts in the idle slot, traffic moves once it is healthy."""
+"""The updater's decisions: a new digest starts in the idle slot, traffic moves once it is healthy
+and answers a real inference."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -11,9 +13,9 @@ from .commands import run_command
 from .config import Paths, Settings, read_env
 from .errors import ConfigError, UpdateError
 from .files import link_atomic, write_atomic
-from .health import http_healthy
+from .health import http_healthy, smoke_infer
 from .journal import TAG, JournalLog, utc_now
-from .keys import count_keys
+from .keys import count_keys, key_lines
 from .registry import DIGEST_RE, Reference, Registry
 from .schedule import calendar, dropin
 
@@ -22,20 +24,32 @@ BAD_KEPT = 20
 COMMAND_TIMEOUT = 120.0     # seconds for any docker or systemctl call (a hung daemon must not hold the lock)
 PULL_TIMEOUT = 900.0        # a stalled pull fails the run (pull_failed, not bad); the next run retries
 HEAL_TIMEOUT = 330.0        # the slot unit's own start timeout (300 s) and a margin
+SMOKE_TIMEOUT = 15.0        # a slot that passed /health has this long to answer a real inference
+BLAMES_THE_IMAGE = ("unhealthy", "smoke_failed")   # failures that record the digest as bad
+# Fault injection for the host tier's fault matrix: the updater kills itself (SIGKILL, as a crash
+# or the OOM killer would) at the named point of a swap. Unset on every real host.
+FAILPOINT_ENV = "INFERENCE_UPDATE_FAILPOINT"
+FAILPOINTS = ("before_switch", "after_switch", "after_drain")
 EMPTY_STATE = {"active_slot": None, "current": None, "previous": None, "bad": [],
                "last_check": None, "last_result": None}
+
+
+def failpoint(name: str) -> None:
+    if os.environ.get(FAILPOINT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Updater:
     """The decisions. Everything that touches the host is injected, so tests can fake it."""
 
     def __init__(self, paths: Paths, *, runner=run_command, registry=None, probe=http_healthy,
-                 log=None, sleep=time.sleep, clock=time.monotonic, health_timeout: float | None = None,
-                 drain_seconds: float | None = None):
+                 smoke=smoke_infer, log=None, sleep=time.sleep, clock=time.monotonic,
+                 health_timeout: float | None = None, drain_seconds: float | None = None):
         self.paths = paths
         self.run_cmd = lambda argv, timeout=COMMAND_TIMEOUT: runner(argv, timeout=timeout)
         self.registry = registry or Registry(paths, runner)
         self.probe = probe
+        self.smoke = smoke
         self.log = log or JournalLog()
         self.sleep = sleep
         self.clock = clock
@@ -128,7 +142,7 @@ class Updater:
         try:
             self.deploy(ref, digest, state, settings)
         except UpdateError as exc:
-            if exc.event == "unhealthy":
+            if exc.event in BLAMES_THE_IMAGE:
                 state["bad"] = (state["bad"] + [digest])[-BAD_KEPT:]
             return self._failed(state, exc, digest=digest)
         self.prune_images(ref, state)
@@ -172,10 +186,12 @@ class Updater:
 
     def heal(self, state: dict) -> None:
         """The active slot must serve: one that failed, stopped, or runs but fails /health is reset
-        and restarted (a slot still starting is left alone). Logged; never fails the run."""
+        and restarted (a slot still starting is left alone). The idle slot must neither run nor be
+        enabled (a swap cut off by a crash or a reboot leaves it so). Logged; never fails the run."""
         slot = state["active_slot"]
         if not slot:
             return
+        self._quiet_idle(next(s for s in SLOTS if s != slot))
         unit = f"inference@{slot}.service"
         _, out, _ = self.run_cmd(["systemctl", "is-active", unit])
         status = out.strip()
@@ -188,6 +204,15 @@ class Updater:
             self.log("healed", slot=slot)
         else:
             self.log("heal_failed", "error", slot=slot, detail=(err or out).strip()[-300:] or f"exit {code}")
+
+    def _quiet_idle(self, idle: str) -> None:
+        unit = f"inference@{idle}.service"
+        _, active, _ = self.run_cmd(["systemctl", "is-active", unit])
+        _, enabled, _ = self.run_cmd(["systemctl", "is-enabled", unit])
+        if active.strip() in ("inactive", "failed", "") and enabled.strip() != "enabled":
+            return
+        self.log("idle_slot_stopped", "warning", slot=idle, unit_state=active.strip(), enabled=enabled.strip())
+        self._unit_step(["systemctl", "disable", "--now", "--quiet", unit])
 
     def prune_images(self, ref: Reference, state: dict) -> None:
         """Remove this repository's images other than the current and previous digests (a
@@ -231,7 +256,8 @@ class Updater:
 
     # the swap
     def deploy(self, ref: Reference, digest: str, state: dict, settings: Settings) -> None:
-        """Start `digest` in the idle slot; switch only once healthy. Raises with nothing changed."""
+        """Start `digest` in the idle slot; switch only once it passes /health and a real inference.
+        Raises with nothing changed."""
         old = state["active_slot"]
         new = "green" if old == "blue" else "blue"
         image = ref.pinned(digest)
@@ -265,21 +291,27 @@ class Updater:
                                   f"slot {old or 'none'} keeps serving", slot=new)
             raise UpdateError("unhealthy", f"{image} did not pass /health on 127.0.0.1:{SLOTS[new]} "
                               f"within {timeout:g}s; slot {old or 'none'} keeps serving", slot=new)
-        self.log("healthy", slot=new, port=SLOTS[new], seconds=round(waited, 2))
+        failure = self._smoke(SLOTS[new], key_lines(keys.read_text())[0])
+        if failure:
+            self.run_cmd(["systemctl", "stop", f"inference@{new}.service"])
+            self.run_cmd(["systemctl", "reset-failed", f"inference@{new}.service"])
+            raise UpdateError("smoke_failed", f"{image} passed /health but not a real inference (its own "
+                              f"OpenAPI example on POST /api/infer: {failure}); slot {old or 'none'} keeps serving",
+                              slot=new)
+        self.log("healthy", slot=new, port=SLOTS[new], seconds=round(waited, 2), inference="ok")
+        # enabled before the switch: a reboot at any later point starts the slot the link names
+        # (both slots, until the old one is disabled; the next run stops the extra one)
+        self._unit_step(["systemctl", "enable", "--quiet", f"inference@{new}.service"])
+        failpoint("before_switch")
         self.switch(new, old)
+        failpoint("after_switch")
         if old:
             drain = self.drain_seconds if self.drain_seconds is not None else settings.drain_seconds
             self.sleep(drain)
             # the new slot serves from here on: a failure below is logged, not a failed update
-            for argv in (["systemctl", "stop", f"inference@{old}.service"],
-                         ["systemctl", "disable", "--quiet", f"inference@{old}.service"]):
-                code, out, err = self.run_cmd(argv)
-                if code:
-                    self.log("cleanup_failed", "error", command=" ".join(argv), detail=(err or out).strip())
-        code, out, err = self.run_cmd(["systemctl", "enable", "--quiet", f"inference@{new}.service"])
-        if code:
-            self.log("cleanup_failed", "error", command=f"systemctl enable inference@{new}",
-                     detail=(err or out).strip())
+            self._unit_step(["systemctl", "stop", f"inference@{old}.service"])
+            self._unit_step(["systemctl", "disable", "--quiet", f"inference@{old}.service"])
+        failpoint("after_drain")
         if state["current"] != digest:
             state["previous"] = state["current"]
         state["current"], state["active_slot"] = digest, new
@@ -291,6 +323,21 @@ class Updater:
                 return self.clock() - start
             if self.clock() - start >= timeout:
                 return None
+            self.sleep(0.5)
+
+    def _unit_step(self, argv: list[str]) -> None:
+        code, out, err = self.run_cmd(argv)
+        if code:
+            self.log("cleanup_failed", "error", command=" ".join(argv), detail=(err or out).strip())
+
+    def _smoke(self, port: int, key: str) -> str:
+        """'' once the slot answers a real inference (retried for SMOKE_TIMEOUT: workers may still
+        be loading the model), else the last reason it did not."""
+        deadline = self.clock() + SMOKE_TIMEOUT
+        while True:
+            failure = self.smoke(port, key)
+            if not failure or self.clock() >= deadline:
+                return failure
             self.sleep(0.5)
 
     def switch(self, new: str, old: str | None) -> None:
