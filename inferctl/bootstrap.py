@@ -24,6 +24,7 @@ HOST_PACKAGES = [
     "docker.io", "docker-registry",          # app image builds and the local registry
     "packer",                                # bake --local (1.6.6)
     "shellcheck", "wrk",                     # lint and benchmarks
+    "caddy",                                 # the hosts' Caddyfile, adapted and run by the unit tier
 ]
 
 

@@ -38,6 +38,8 @@ fi
 chown root:inference /etc/inference/api-keys
 chmod 0640 /etc/inference/api-keys
 install -d -m 0755 -o root -g root /var/lib/inference
+# The updater's units may write only there (ReadWritePaths=): the folder must exist before they start.
+install -d -m 0755 -o root -g root /etc/systemd/system/inference-update.timer.d
 
 log "applying sysctls and journald limits"
 for conf in /etc/sysctl.d/60-inference-*.conf /etc/sysctl.d/61-inference-*.conf; do

@@ -25,6 +25,11 @@ done
 log "emptying the API keys: each instance makes or gets its own"
 truncate -s 0 /etc/inference/api-keys
 
+log "removing the registry tokens the bake's pulls cached (ECR's are good for 12 hours)"
+rm -rf /root/.ecr /root/.cache/ecr
+# the updater's unit may write only there (ReadWritePaths=): the credential helper's cache folder
+install -d -m 0700 -o root -g root /root/.ecr
+
 log "removing apt lists, caches and logs"
 apt-get clean
 rm -rf /var/lib/apt/lists/*

@@ -108,6 +108,20 @@ def test_caddy_serves_the_active_slot(host, slot):
     assert host.run("curl -sf -o /dev/null --max-time 5 http://127.0.0.1/health").rc == 0
 
 
+def test_port_80_serves_only_without_a_domain(host, settings):
+    """DOMAIN empty (a fleet: its ALB sends plain HTTP to :80): :80 serves the API. DOMAIN set:
+    :80 only redirects to https://DOMAIN, whatever the Host (this request's is an IP address):
+    plain HTTP never reaches the API. One request to Caddy, on the host itself."""
+    domain = settings.get("DOMAIN", "")
+    out = host.check_output("curl -s -o /dev/null --max-time 5 -w '%{http_code} %{redirect_url}' "
+                            "http://127.0.0.1/health")
+    status, _, location = out.strip().partition(" ")
+    if domain:
+        assert (status, location) == ("308", f"https://{domain}/health"), f"DOMAIN={domain}: :80 answered {out!r}"
+    else:
+        assert status == "200", f"DOMAIN empty: :80 answered {out!r}"
+
+
 def test_caddy_is_never_reloaded_to_switch(host):
     """The switch is the symlink: Caddy's config is static, with upstream keep-alive off."""
     caddyfile = host.file("/etc/caddy/Caddyfile").content_string

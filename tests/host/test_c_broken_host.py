@@ -28,6 +28,23 @@ def container_as_root(host):
     return undo
 
 
+def privileged_extra_container(host):
+    """A container beside the slots, privileged, made from the pinned image (created, never started)."""
+    host.exec("docker create --name debug-shell --privileged "
+              "\"$(sed -n 's/^IMAGE=//p' /var/lib/inference/slot-blue.env)\" >/dev/null")
+    return lambda: host.exec(["docker", "rm", "--force", "debug-shell"])
+
+
+def unsandboxed_updater(host):
+    """A drop-in that lifts the updater's read-only file system."""
+    host.exec("mkdir -p /etc/systemd/system/inference-update.service.d && printf '[Service]\\nProtectSystem=no\\n' "
+              "> /etc/systemd/system/inference-update.service.d/zz-defect.conf && systemctl daemon-reload")
+
+    def undo():
+        host.exec("rm -rf /etc/systemd/system/inference-update.service.d && systemctl daemon-reload")
+    return undo
+
+
 def leftover_machine_id(host):
     """As if cleanup had not emptied it: the id predates the image's cleanup."""
     info = json.loads(host.exec(["cat", "/etc/inference/image-info.json"]).stdout)
@@ -40,7 +57,11 @@ DEFECTS = {
     # sshd cannot run without host keys, so their test fails too.
     "sshd_enabled": (sshd_enabled, {"test_ssh_server_disabled_and_masked", "test_nothing_listens_but_caddy",
                                     "test_no_baked_host_keys"}),
-    "container_as_root": (container_as_root, {"test_container_runs_as_non_root"}),
+    # the inventory check sees the same container: root is one of its ways out
+    "container_as_root": (container_as_root, {"test_container_runs_as_non_root", "test_every_container_is_confined"}),
+    "privileged_extra_container": (privileged_extra_container, {"test_only_the_slot_containers_exist",
+                                                                "test_every_container_is_confined"}),
+    "unsandboxed_updater": (unsandboxed_updater, {"test_root_services_are_sandboxed"}),
     "leftover_machine_id": (leftover_machine_id, {"test_machine_id_generated_on_this_host"}),
 }
 
