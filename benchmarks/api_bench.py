@@ -76,12 +76,15 @@ def _ms(value: str) -> float:
     return float(match.group(1)) * UNITS[match.group(2)]
 
 
-def wrk(url: str, script: Path | None, connections: int, duration: int, threads: int) -> dict:
-    cmd = [require("wrk"), f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "5s"]
+def wrk(url: str, script: Path | None, connections: int, duration: int, threads: int, *,
+        key: str = KEY, prefix: tuple[str, ...] = ()) -> dict:
+    """One wrk run (``prefix``: a command to run it under, e.g. ``ip netns exec NAME``)."""
+    cmd = [*prefix, require("wrk"), f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
+           "--timeout", "5s"]
     if script:
         cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True,
-                         env=dict(os.environ, API_KEY=KEY), timeout=duration + 30).stdout
+                         env=dict(os.environ, API_KEY=key), timeout=duration + 30).stdout
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
