@@ -7,7 +7,8 @@ A `uses:` step runs this machine's stand-in for its action (SUBSTITUTES); an act
 fails the rehearsal, so a new step cannot slip past it. A `run:` step that cannot run here is
 skipped only when ``skip`` names it with the reason (and the name must exist in the file).
 
-Expressions: the subset workflows here use (contexts ``github``, ``inputs``, ``vars``, ``env``;
+Expressions: the subset workflows here use (contexts ``github``, ``inputs``, ``vars``, ``env``,
+``runner``;
 literals; ``== != && || !`` and parentheses; ``toJSON``, ``always``, ``success``, ``failure``).
 Anything else is an error, never a guess.
 """
@@ -259,7 +260,8 @@ class Job:
         env = dict(self.base_env, CI="true", GITHUB_ACTIONS="true", GITHUB_WORKSPACE=str(self.workspace),
                    GITHUB_ENV=str(env_file), GITHUB_PATH=str(path_file), GITHUB_EVENT_NAME=self.event,
                    GITHUB_RUN_ID=run_id, RUNNER_TEMP=str(self.temp), RUNNER_OS="Linux")
-        contexts = {"github": github, "inputs": self.inputs, "vars": self.variables, "env": env}
+        contexts = {"github": github, "inputs": self.inputs, "vars": self.variables, "env": env,
+                    "runner": {"temp": str(self.temp), "os": "Linux", "arch": "X64"}}
         for scope in (self.flow.get("env") or {}, self.spec.get("env") or {}):
             env.update({name: interpolate(value, contexts) for name, value in scope.items()})
         status, results, deadline = "success", [], time.monotonic() + self.timeout
