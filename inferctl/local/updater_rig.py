@@ -110,7 +110,7 @@ def run_updater(host: LocalHost, *args: str, timeout: float = 600, env: dict[str
     """``inference-update ARGS`` inside the guest (``env`` added to its environment); JSON lines
     parsed, wall time measured."""
     started = time.monotonic()
-    prefix = ["env", *(f"{k}={v}" for k, v in (env or {}).items())] if env else []
+    prefix = ["env", *(f"{k}={v}" for k, v in env.items())] if env else []
     proc = host.exec([*prefix, "/usr/local/sbin/inference-update", *args], check=False, timeout=timeout)
     return _parse(proc, time.monotonic() - started)
 
@@ -161,24 +161,24 @@ def infers(host: LocalHost, key: str, timeout: float = 3.0) -> str:
     return "" if labels == [EXAMPLE_LABEL] else f"wrong answer: {labels}"
 
 
-def wait_infers(host: LocalHost, key: str, timeout: float) -> float | None:
-    """Seconds until POST /api/infer answers correctly; None after ``timeout``."""
+def _seconds_until(done, timeout: float, interval: float) -> float | None:
+    """Seconds until ``done()`` is true, polled every ``interval``; None after ``timeout``."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if not infers(host, key):
+        if done():
             return time.monotonic() - started
-        time.sleep(0.2)
+        time.sleep(interval)
     return None
+
+
+def wait_infers(host: LocalHost, key: str, timeout: float) -> float | None:
+    """Seconds until POST /api/infer answers correctly; None after ``timeout``."""
+    return _seconds_until(lambda: not infers(host, key), timeout, 0.2)
 
 
 def wait_version(host: LocalHost, key: str, version: str, timeout: float) -> float | None:
     """Seconds until GET / reports ``version``; None after ``timeout``."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if served_version(host, key) == version:
-            return time.monotonic() - started
-        time.sleep(0.1)
-    return None
+    return _seconds_until(lambda: served_version(host, key) == version, timeout, 0.1)
 
 
 def state(host: LocalHost) -> dict:
