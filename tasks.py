@@ -180,6 +180,16 @@ def verify(c, host="", api_key="", api_key_file="", no_spec=False, samples=5, ti
     raise Exit(code=result.exit_code())
 
 
+@task(help={"host": "as verify's --host (default: the service's hosts)",
+            "local": "the local region, whatever project.target says"})
+@clean_errors
+def update(c, host="", local=False):
+    """Run the hosts' updater now (one host after another), not at its next timer run."""
+    from inferctl import config, update as updater
+    from inferctl.target import with_target
+    updater.run(with_target(config.load(), local), host)
+
+
 @task(help={"force": "rebake even when no input changed", "local": "the local region, whatever project.target says"})
 @clean_errors
 def rebake(c, force=False, local=False):
@@ -289,6 +299,7 @@ ns.add_task(deploy)
 ns.add_task(up)
 ns.add_task(destroy)
 ns.add_task(verify)
+ns.add_task(update)
 ns.add_task(rebake)
 for _t in (bake, promote, prune):
     ns.add_task(_t)

@@ -19,11 +19,12 @@ def build(asgi: bool):
     try:
         settings = Settings.from_env()
         logs.configure(settings.log_level)
-        PREDICTOR = ForkSafePredictor(settings.model_path)
+        PREDICTOR = ForkSafePredictor(settings.model)
         PREDICTOR.load()   # fail fast in the master when --preload is on
+        app = create_app(settings, PREDICTOR, asgi=asgi)     # reads the known answers
     except (SettingsError, ModelError) as exc:
         print(f"falcon_app: {exc}", file=sys.stderr)
         raise SystemExit(3) from None
     logging.getLogger("falcon_app").info("app built", extra={
         "model": PREDICTOR.model_id, "flavour": "asgi" if asgi else "wsgi", "version": settings.version})
-    return create_app(settings, PREDICTOR, asgi=asgi)
+    return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import schema
-from .model import Predictor
+from .model import Predictor, known_answers
 from .settings import Settings
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -15,6 +15,15 @@ def _error(description: str) -> dict:
 
 def _json(description: str, body: dict) -> dict:
     return {"description": description, "content": {"application/json": {"schema": body}}}
+
+
+def example_rows(settings: Settings, predictor: Predictor) -> list[list[float]]:
+    """A request the model takes: its first known answer's row (a real input), else zeros.
+    The updater's smoke test sends it to a new slot."""
+    width = len(predictor.features)
+    known = known_answers.load(settings.known_answers, settings.model.path)
+    rows = [row for row in (known.instances if known else []) if len(row) == width]
+    return rows[:1] or [[0.0] * width]
 
 
 def document(settings: Settings, predictor: Predictor) -> dict:
@@ -41,7 +50,7 @@ def document(settings: Settings, predictor: Predictor) -> dict:
                 "operationId": "infer", "summary": "Classify one or more rows", **security,
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": schema.request_schema(predictor.features, settings.max_batch),
-                    "example": {"instances": [[5.1, 3.5, 1.4, 0.2]]}}}},
+                    "example": {"instances": example_rows(settings, predictor)}}}},
                 "responses": {
                     "200": _json("one prediction per row, in order", schema.response_schema(predictor.classes)),
                     "400": _error("malformed JSON"),

@@ -10,7 +10,7 @@ import falcon
 
 from . import schema
 from .metrics import CONTENT_TYPE, Metrics
-from .model import Predictor
+from .model import Predictor, predictions
 from .settings import Settings
 
 JSON_TYPES = ("application/json",)
@@ -66,13 +66,9 @@ class Infer:
                 description=f"send the body as application/json (got {media_type or 'no content type'})")
         doc = schema.parse_json(body)
         rows = schema.validate_request(doc, len(self.predictor.features), self.settings.max_batch)
-        classes = self.predictor.classes
-        predictions = []
-        for probs in self.predictor.predict_proba(rows):
-            best = max(range(len(probs)), key=probs.__getitem__)
-            predictions.append({"label": classes[best], "probabilities": dict(zip(classes, probs))})
+        answers = predictions(self.predictor, rows)
         self.metrics.count_predictions(len(rows))
-        resp.media = {"model": self.predictor.model_id, "predictions": predictions}
+        resp.media = {"model": self.predictor.model_id, "predictions": answers}
 
 
 class OpenApi:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
+from .model import ModelSpec
 
 
 class SettingsError(ValueError):
@@ -37,6 +38,27 @@ def _bool(env, name: str, default: bool = False) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (use true or false)")
 
 
+def _names(env, name: str) -> tuple[str, ...]:
+    """A comma-separated list of distinct, non-empty names."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ()
+    names = tuple(n.strip() for n in raw.split(","))
+    if not all(names) or len(set(names)) != len(names):
+        raise SettingsError(f"{name}={raw!r}: expected distinct, non-empty names separated by commas")
+    return names
+
+
+def model_from_env(env) -> ModelSpec:
+    """The model settings alone (the build's known-answers check has no API keys)."""
+    return ModelSpec(path=env.get("MODEL_PATH", "").strip(),
+                     model_id=env.get("MODEL_ID", "").strip(),
+                     features=_names(env, "MODEL_FEATURES"),
+                     classes=_names(env, "MODEL_CLASSES"),
+                     intra_op_threads=_int(env, "MODEL_INTRA_OP_THREADS", 1),
+                     inter_op_threads=_int(env, "MODEL_INTER_OP_THREADS", 1))
+
+
 def read_keys_file(path: Path) -> list[str]:
     """One key per line; blank lines and lines starting with # are ignored."""
     try:
@@ -51,7 +73,8 @@ class Settings:
     name: str = "inference"
     version: str = __version__
     revision: str = ""
-    model_path: str = ""                 # empty: the built-in iris model
+    model: ModelSpec = ModelSpec()       # path empty: the built-in iris model
+    known_answers: str = ""              # the model's known answers (JSON); empty: the built-in model's
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     allow_anonymous: bool = False        # only for local experiments: no key needed
     max_body_bytes: int = 1 << 20
@@ -70,7 +93,8 @@ class Settings:
             name=env.get("APP_NAME", "").strip() or cls.name,
             version=env.get("APP_VERSION", "").strip() or __version__,
             revision=env.get("APP_REVISION", "").strip(),
-            model_path=env.get("MODEL_PATH", "").strip(),
+            model=model_from_env(env),
+            known_answers=env.get("KNOWN_ANSWERS", "").strip(),
             api_keys=tuple(dict.fromkeys(keys)),
             allow_anonymous=_bool(env, "ALLOW_ANONYMOUS"),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", cls.max_body_bytes, minimum=64),

@@ -4,11 +4,14 @@ The build runs on the local daemon (started if needed) with the classic builder,
 Debian's docker.io has no buildx. Without a reachable `python:3.11-slim` the local
 debootstrap base image stands in. An extra CA (a TLS-intercepting proxy's, or this
 machine's whole bundle) is staged into a copy of the build context as extra-ca.pem,
-where only the builder stage reads it.
+where only the builder stage reads it. The user's model ([app] model) and its known
+answers are staged into the context's model/bundled/; the build installs onnxruntime,
+checks the model against its answers and fails with that check's one line if it is wrong.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -29,6 +32,55 @@ OFFICIAL_BASE = "python:3.11-slim"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 EXTRAS = ("", "onnx")
 LOG = BUILD_DIR / "app-image-build.log"
+BUNDLED = "model/bundled"                 # in the build context; /app/falcon_app/model/bundled in the image
+IMAGE_APP_DIR = "/app/falcon_app"
+CHECK_PREFIX = "known answers: "          # falcon_app/model/known_answers.py's lines
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """The user's model and what the image needs to know of it (config [app])."""
+    path: Path
+    known_answers: Path
+    model_id: str = ""
+    features: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    threads: int = 1
+
+    @classmethod
+    def from_config(cls, config) -> "BundledModel | None":
+        app = config.app
+        if not app.model:
+            return None
+        model = cls(path=config.path(app.model), known_answers=config.path(app.known_answers),
+                    model_id=app.model_id, features=tuple(app.features), classes=tuple(app.classes),
+                    threads=app.model_threads)
+        for key, path in (("model", model.path), ("known_answers", model.known_answers)):
+            if not path.is_file():
+                raise UserError(f"[app] {key} {path} is not a file",
+                                hint="relative paths start at the config file's folder")
+        return model
+
+    @property
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        with self.path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def stage(self, context: Path) -> None:
+        folder = context / BUNDLED
+        folder.mkdir(parents=True)
+        shutil.copyfile(self.path, folder / "model.onnx")
+        shutil.copyfile(self.known_answers, folder / "answers.json")
+
+    def build_args(self, sha256: str) -> dict[str, str]:
+        return {"MODEL_PATH": f"{IMAGE_APP_DIR}/{BUNDLED}/model.onnx",
+                "KNOWN_ANSWERS": f"{IMAGE_APP_DIR}/{BUNDLED}/answers.json",
+                "MODEL_ID": self.model_id, "MODEL_FEATURES": ",".join(self.features),
+                "MODEL_CLASSES": ",".join(self.classes), "MODEL_INTRA_OP_THREADS": str(self.threads),
+                "MODEL_SHA256": sha256}
 
 
 @dataclass(frozen=True)
@@ -90,11 +142,25 @@ def _stage_context(dest: Path, extra_ca: Path | None) -> Path:
     return dest
 
 
+def model_tag(tag: str, sha256: str) -> str:
+    """The image's second tag, naming its model: <repository>:model-<first 12 of its sha256>."""
+    return f"{tag.rsplit(':', 1)[0] if ':' in tag.rsplit('/', 1)[-1] else tag}:model-{sha256[:12]}"
+
+
+def build_for(config, tag: str) -> ImageRef:
+    """The image the config describes (its model, if any), with this machine's CA for pip."""
+    return build(tag, extra_ca=host_ca_bundle(), model=BundledModel.from_config(config))
+
+
 def build(tag: str = DEFAULT_TAG, base_image: str | None = None, extra_ca: str | Path | None = None,
-          extras: str = "") -> ImageRef:
-    """Build falcon_app/Dockerfile as `tag`; return its id and size."""
+          extras: str = "", model: BundledModel | None = None) -> ImageRef:
+    """Build falcon_app/Dockerfile as `tag` (with ``model`` inside, also tagged model-<sha>);
+    return its id and size."""
     if extras not in EXTRAS:
         raise UserError(f"unknown extras {extras!r}", hint="use '' (default) or 'onnx'")
+    sha256 = model.sha256 if model else ""
+    if model:
+        extras = "onnx"
     ensure_daemon()
     if base_image is None:
         base_image = OFFICIAL_BASE if image_exists(OFFICIAL_BASE) else ensure_base_image()
@@ -103,19 +169,27 @@ def build(tag: str = DEFAULT_TAG, base_image: str | None = None, extra_ca: str |
                         hint="pull it first, or leave it out to use the local debootstrap base image")
     source = _git("config", "--get", "remote.origin.url") or "https://github.com/inferctl/inferctl"
     args = {"BASE_IMAGE": base_image, "VERSION": app_version(), "REVISION": revision(),
-            "SOURCE": source, "EXTRAS": extras}
+            "SOURCE": source, "EXTRAS": extras, **(model.build_args(sha256) if model else {})}
     ensure(LOG.parent)
     with tempfile.TemporaryDirectory(prefix="app-image-") as tmp:
         context = _stage_context(Path(tmp) / "context", Path(extra_ca) if extra_ca else None)
-        cmd = [require("docker"), "build", "-t", tag, *[a for k, v in args.items() for a in ("--build-arg", f"{k}={v}")],
-               str(context)]
+        if model:
+            model.stage(context)
+        tags = [tag, model_tag(tag, sha256)] if model else [tag]
+        cmd = [require("docker"), "build", *[a for t in tags for a in ("-t", t)],
+               *[a for k, v in args.items() for a in ("--build-arg", f"{k}={v}")], str(context)]
         print(f"app image: building {tag} from {base_image} (log: {LOG})", flush=True)
         code = run_with_heartbeat(cmd, LOG, label=f"app image: building {tag}",
                                   env=dict(os.environ, DOCKER_BUILDKIT="0"))
     if code != 0:
-        tail = log_tail(LOG)
+        text = LOG.read_text(errors="replace")
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", text)     # the classic builder colours a step's stderr
+        check = [line for line in plain.splitlines() if line.startswith(CHECK_PREFIX)]
+        if check:   # the model failed its load or its known answers: that line says it all
+            raise UserError(f"the app image's model check failed: {check[-1][len(CHECK_PREFIX):]}",
+                            hint=f"full log: {LOG}")
         hint = f"full log: {LOG}"
-        if "CERTIFICATE_VERIFY_FAILED" in LOG.read_text(errors="replace"):
+        if "CERTIFICATE_VERIFY_FAILED" in text:
             hint = f"pip could not verify TLS: pass the CA your network needs (--extra-ca); {hint}"
-        raise UserError(f"docker build of {tag} failed (exit {code}): {tail}", hint=hint)
+        raise UserError(f"docker build of {tag} failed (exit {code}): {log_tail(LOG)}", hint=hint)
     return inspect(tag)

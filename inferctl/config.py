@@ -104,11 +104,29 @@ class Image:
     keep_amis: int = _setting(3, _positive, "baked AMIs kept by prune")
 
 
+def _model_names(values: list) -> None:
+    if not all(isinstance(v, str) and v.strip() and "," not in v for v in values):
+        raise ValueError(f"{values!r}: names must be non-empty strings without commas")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{values!r}: names must be distinct")
+
+
 @dataclass(frozen=True)
 class App:
     repository: str = _setting("inference", _match(NAME_RE, "repository name"), "ECR repository name")
     tag: str = _setting("stable", _match(re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"), "image tag"),
                         "tag the hosts track")
+    model: str = _setting("", _optional(_match(re.compile(r"^.+\.onnx$"), "ONNX model path (*.onnx)")),
+                          "your model (an .onnx file) baked into the app image; empty = the built-in iris "
+                          "model. Relative paths start at the config file's folder")
+    known_answers: str = _setting("", help="the model's known answers (JSON: inputs, expected label and "
+                                           "probabilities): checked by the image build, the host spec and verify")
+    model_id: str = _setting("", _optional(_match(re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$"), "model id")),
+                             "override the model's own model_id metadata")
+    features: list = _setting([], _model_names, "override the model's feature names (in input order)")
+    classes: list = _setting([], _model_names, "override the model's class names (in output order)")
+    model_threads: int = _setting(1, _positive, "onnxruntime intra-op threads per worker "
+                                                "(benchmarks/model_bench.py measures the choice)")
 
 
 @dataclass(frozen=True)
@@ -158,6 +176,12 @@ class Config:
     dns: Dns = field(default_factory=Dns)
     updater: Updater = field(default_factory=Updater)
     source: Path | None = None
+
+    def path(self, value: str) -> Path:
+        """A path the config names: relative ones start at the config file's folder (at the
+        current directory when there is no file)."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.source.parent if self.source else Path.cwd()) / path
 
     @property
     def fqdn(self) -> str:
@@ -277,4 +301,13 @@ def load(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | 
         origin = f" (set by {', '.join(variables)})" if variables else ""
         raise UserError(f"{file.name} [compute]: fleet_min ({config.compute.fleet_min}) "
                         f"is larger than fleet_max ({config.compute.fleet_max}){origin}")
+    app = config.app
+    if (app.known_answers or app.model_id or app.features or app.classes) and not app.model:
+        raise UserError(f"{file.name} [app]: known_answers, model_id, features and classes describe "
+                        "your model: set model too", hint="model = \"path/to/model.onnx\"")
+    if app.model and not app.known_answers:
+        raise UserError(f"{file.name} [app]: model {app.model} needs known_answers, the answers the build, "
+                        "the host spec and verify check it against",
+                        hint="a JSON file of inputs with their expected label and probabilities "
+                             "(README: Serve your own model)")
     return config

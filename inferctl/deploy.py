@@ -128,7 +128,7 @@ def ensure_api_keys(target: Target, config: Config) -> None:
 def build_app_image(config: Config) -> str:
     """Build the app image (inferctl.app_image); returns the local image reference."""
     from . import app_image
-    built = app_image.build(tag=f"{config.app.repository}:deploy", extra_ca=app_image.host_ca_bundle())
+    built = app_image.build_for(config, f"{config.app.repository}:deploy")
     print(f"deploy: built {built}", flush=True)
     return built.ref
 

@@ -10,12 +10,13 @@ PARAMS = json.loads(resources.files("falcon_app.model").joinpath("iris_softmax.j
 
 
 def build_model(path: Path, *, metadata: bool = True, output: str = "probabilities",
-                extra_input: bool = False) -> Path:
+                extra_input: bool = False, batch="batch", width=4, classes=3) -> Path:
+    """``batch``, ``width``, ``classes``: the declared dims (a name is symbolic, an int fixed)."""
     import onnx
     from onnx import TensorProto, helper
 
     weights = [list(col) for col in zip(*PARAMS["weights"])]     # [features, classes]
-    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, width])]
     if extra_input:
         inputs.append(helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4]))
     graph = helper.make_graph(
@@ -23,7 +24,7 @@ def build_model(path: Path, *, metadata: bool = True, output: str = "probabiliti
          helper.make_node("Add", ["logits0", "b"], ["logits"]),
          helper.make_node("Softmax", ["logits"], [output], axis=1)],
         "iris", inputs,
-        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, [batch, classes])],
         [helper.make_tensor("w", TensorProto.FLOAT, [4, 3], [v for row in weights for v in row]),
          helper.make_tensor("b", TensorProto.FLOAT, [3], PARAMS["bias"])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])

@@ -3,8 +3,9 @@
 The built-in model is a multinomial logistic regression (softmax) on Fisher's iris
 measurements, fitted with scikit-learn on the iris data set that scikit-learn ships
 (sklearn.datasets.load_iris: 150 samples, 4 features, 3 classes; no download). It also
-writes the known answers the unit tests check: every 5th sample with its true class and
-scikit-learn's predict_proba, which the pure-Python predictor must reproduce.
+writes the model's known answers (falcon_app/model/known_answers.py reads them): every 5th
+sample with scikit-learn's label and predict_proba, which the pure-Python predictor must
+reproduce, and its true class.
 
     python -m venv /tmp/train && /tmp/train/bin/pip install scikit-learn
     /tmp/train/bin/python falcon_app/model/train_iris.py
@@ -38,8 +39,14 @@ def main() -> None:
     }
     (HERE / "iris_softmax.json").write_text(json.dumps(params, indent=2) + "\n")
     rows = range(0, len(iris.data), 5)
-    known = [{"features": iris.data[i].tolist(), "label": str(iris.target_names[iris.target[i]]),
-              "probabilities": model.predict_proba(iris.data[i:i + 1])[0].tolist()} for i in rows]
+    answers = [{"features": iris.data[i].tolist(),
+                "label": str(iris.target_names[model.predict(iris.data[i:i + 1])[0]]),
+                "true_label": str(iris.target_names[iris.target[i]]),
+                "probabilities": model.predict_proba(iris.data[i:i + 1])[0].tolist()} for i in rows]
+    known = {"model_id": params["model_id"], "tolerance": 1e-6,
+             "about": "every 5th iris sample: the model's label and scikit-learn's predict_proba, and the "
+                      "true class (true_label); written by train_iris.py",
+             "answers": answers}
     KNOWN_ANSWERS.write_text(json.dumps(known, indent=1) + "\n")
     print(f"accuracy {accuracy:.4f}; wrote {HERE / 'iris_softmax.json'} and {KNOWN_ANSWERS}")
 

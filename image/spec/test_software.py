@@ -74,6 +74,15 @@ def test_container_is_the_pinned_image(host, slot, container):
     assert container["State"]["Running"]
 
 
+def test_service_gives_its_models_known_answers(host, slot):
+    """The serving slot answers the known answers its image carries for its model (the built-in
+    one's, or [app] known_answers): the image's own check, run in the container against the
+    service's own listener (falcon_app/model/known_answers.py)."""
+    result = host.run(f"docker exec inference-{slot} python -m falcon_app.model.known_answers "
+                      "--url http://127.0.0.1:8000")
+    assert result.rc == 0, (result.stderr or result.stdout).strip()
+
+
 def test_container_runs_as_non_root(host, container):
     user = container["Config"]["User"]
     assert user and user.split(":")[0] not in ("0", "root"), f"container user is {user!r}"

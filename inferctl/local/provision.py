@@ -26,7 +26,7 @@ def publish_app(cfg: Config, tag: str | None = None) -> tuple[str, str]:
 
     Returns (tracked reference, digest-pinned reference).
     """
-    built = app_image.build(APP_BUILD_TAG, extra_ca=app_image.host_ca_bundle())
+    built = app_image.build_for(cfg, APP_BUILD_TAG)
     tag = tag or cfg.app.tag
     pinned = registry.push(built.ref, cfg.app.repository, tag)
     return f"{registry.ADDRESS}/{cfg.app.repository}:{tag}", pinned

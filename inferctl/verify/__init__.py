@@ -37,7 +37,7 @@ def run(target: str, config: Config, *, api_key: str = "", api_key_file: str = "
     for endpoint in plan.endpoints if with_http else []:
         say(f"verify: HTTP checks of {endpoint.url}")
         key = keys.api_key(config, endpoint, flag=api_key, file=api_key_file, ssm=ssm)
-        opts = checks.Options(api_key=key, known=known.load(), timeout=timeout, samples=samples, ca_file=ca_file)
+        opts = checks.Options(api_key=key, known=known.load(config), timeout=timeout, samples=samples, ca_file=ca_file)
         checks.run(report, endpoint.url, opts, tls_host=endpoint.tls_host)
     if with_spec:
         for host in plan.hosts:

@@ -146,3 +146,48 @@ def test_onnx_extra_serves_a_mounted_onnx_model(image, keys_file, tmp_path):
             assert reply.json()["predictions"][0]["label"] == "virginica"
     finally:
         sh("image", "rm", TAG_ONNX, check=False)
+
+
+def _make_mlp(out):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_mlp", app_image.REPO / "examples" / "make_mlp.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build(out, features=8, classes=3, hidden=(16,), epochs=50, seed=1, answers=6)
+
+
+def test_your_own_model_is_built_in_checked_and_served(image, keys_file, tmp_path):
+    """[app] model: the image carries the model, checks its answers at build time, is tagged with
+    the model's sha256, serves it read-only and checks its answers live from inside; wrong answers
+    stop the build with the check's one line."""
+    from inferctl import config
+    from inferctl.errors import UserError
+    model, answers = _make_mlp(tmp_path / "m")
+    file = tmp_path / "inferctl.toml"
+    file.write_text(f'[app]\nmodel = "{model}"\nknown_answers = "{answers}"\n')
+    known = json.loads(answers.read_text())
+    first = known["answers"][0]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"answers": [{"features": first["features"], "label": "nope"}]}))
+    sha = app_image.BundledModel.from_config(config.load(file)).sha256
+    try:
+        with pytest.raises(UserError, match=r"model check failed: model \S+ \(in-process\) gives 1 wrong answer"):
+            app_image.build_for(config.load(file, overrides={"app": {"known_answers": str(bad)}}), TAG_ONNX)
+        built = app_image.build_for(config.load(file), TAG_ONNX)
+        labels = json.loads(sh("image", "inspect", built.ref).stdout)[0]["Config"]["Labels"]
+        assert labels["io.inferctl.model.sha256"] == sha
+        assert sh("image", "inspect", f"inference:model-{sha[:12]}", check=False).returncode == 0
+        with run_container(built.ref, keys_file) as (name, url):
+            about = requests.get(f"{url}/", headers={"X-API-Key": KEY}, timeout=5).json()["model"]
+            assert about["id"] == known["model_id"] and len(about["features"]) == 8
+            reply = requests.post(f"{url}/api/infer", json={"instances": [first["features"]]},
+                                  headers={"X-API-Key": KEY}, timeout=5)
+            assert reply.status_code == 200 and reply.json()["predictions"][0]["label"] == first["label"]
+            wrong = requests.post(f"{url}/api/infer", json={"instances": [[1.0] * 4]}, headers={"X-API-Key": KEY},
+                                  timeout=5)
+            assert wrong.status_code == 422 and wrong.json()["field"] == "instances[0]"
+            live = sh("exec", name, "python", "-m", "falcon_app.model.known_answers", "--url",
+                      "http://127.0.0.1:8000", check=False)
+            assert live.returncode == 0 and f"gives all {len(known['answers'])} answers" in live.stdout, live.stderr
+    finally:
+        sh("image", "rm", TAG_ONNX, f"inference:model-{sha[:12]}", check=False)

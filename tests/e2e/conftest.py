@@ -1,8 +1,8 @@
 """The e2e tier: the README's main command and the nightly job, on the local region, as a user
 runs them. One `invoke demo` serves the whole tier (the modules run in name order: demo,
-rebake, fleet, the README's first day, down); `invoke demo --down` runs at the end even when a
-check failed, and the last module proves it left no process, namespace, veth, NAT rule, route
-or mount."""
+rebake, fleet, the README's first day, its own-model block, the test workflow, down); `invoke
+demo --down` runs at the end even when a check failed, and the last module proves it left no
+process, namespace, veth, NAT rule, route or mount."""
 
 from __future__ import annotations
 

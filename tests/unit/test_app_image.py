@@ -44,3 +44,29 @@ def test_revision_is_the_last_commit_of_the_app():
     assert re.fullmatch(re.escape(app.stdout.strip()) + r"(-dirty)?", app_image.revision())
     if head.stdout.strip() != app.stdout.strip():
         assert not app_image.revision().startswith(head.stdout.strip())
+
+
+def test_a_bundled_model_is_staged_with_its_answers_and_named_by_its_sha256(tmp_path):
+    from inferctl import config
+    (tmp_path / "model.onnx").write_bytes(b"model bytes")
+    (tmp_path / "answers.json").write_text("{}")
+    file = tmp_path / "inferctl.toml"
+    file.write_text('[app]\nmodel = "model.onnx"\nknown_answers = "answers.json"\nmodel_threads = 2\n')
+    model = app_image.BundledModel.from_config(config.load(file))
+    import hashlib
+    assert model.sha256 == hashlib.sha256(b"model bytes").hexdigest()
+    context = app_image._stage_context(tmp_path / "ctx", None)
+    model.stage(context)
+    assert (context / "model/bundled/model.onnx").read_bytes() == b"model bytes"
+    args = model.build_args(model.sha256)
+    assert args["MODEL_PATH"] == "/app/falcon_app/model/bundled/model.onnx" and args["MODEL_INTRA_OP_THREADS"] == "2"
+    assert app_image.model_tag("inference:deploy", model.sha256) == f"inference:model-{model.sha256[:12]}"
+    assert app_image.model_tag("10.0.0.1:5000/inference", "ab" * 32) == "10.0.0.1:5000/inference:model-abababababab"
+    (tmp_path / "answers.json").unlink()
+    with pytest.raises(UserError, match=r"\[app\] known_answers .*answers.json is not a file"):
+        app_image.BundledModel.from_config(config.load(file))
+
+
+def test_no_model_configured_builds_the_builtin_one():
+    from inferctl import config
+    assert app_image.BundledModel.from_config(config.load(overrides={})) is None

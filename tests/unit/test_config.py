@@ -164,3 +164,23 @@ def test_no_variable_the_code_reads_collides_with_a_config_key_name():
             for f in dataclasses.fields(getattr(config.Config(), section))}
     prefixes = tuple(config.env_name(section, "") for section in config.SECTIONS)
     assert sorted(name for name in used if name.startswith(prefixes) and name not in keys) == []
+
+
+def test_your_own_model_and_its_answers(tmp_path, monkeypatch):
+    """[app] model needs known_answers (and they need it); paths start at the config's folder."""
+    file = tmp_path / "conf" / "inferctl.toml"
+    file.parent.mkdir()
+    file.write_text('[app]\nmodel = "m/model.onnx"\nknown_answers = "/abs/answers.json"\nclasses = ["a", "b"]\n')
+    cfg = config.load(file)
+    assert cfg.path(cfg.app.model) == file.parent / "m" / "model.onnx"
+    assert str(cfg.path(cfg.app.known_answers)) == "/abs/answers.json"
+    monkeypatch.setenv("INFERCTL_APP_FEATURES", "x, y")
+    assert config.load(file).app.features == ["x", "y"]
+    for overrides, message in [({"known_answers": ""}, "needs known_answers"),
+                               ({"model": ""}, "describe your model: set model too"),
+                               ({"model": "model.pt"}, "not a valid ONNX model path"),
+                               ({"classes": ["a", "a"]}, "must be distinct"),
+                               ({"features": ["a,b"]}, "without commas"),
+                               ({"model_threads": 0}, "must be at least 1")]:
+        with pytest.raises(UserError, match=message):
+            config.load(file, overrides={"app": overrides})

@@ -6,7 +6,7 @@ from inferctl.paths import APP_DIR
 
 KEY = "unit-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-KNOWN_ANSWERS = json.loads((APP_DIR / "model" / "iris_known_answers.json").read_text())
+KNOWN_ANSWERS = json.loads((APP_DIR / "model" / "iris_known_answers.json").read_text())["answers"]
 
 
 def infer(client, body, headers=None, **kwargs):

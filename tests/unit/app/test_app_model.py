@@ -23,7 +23,7 @@ def test_classifies_the_known_samples(predictor):
     """29 of these 30 iris samples are classified as their true species (as in training)."""
     probs = predictor.predict_proba([case["features"] for case in KNOWN_ANSWERS])
     labels = [predictor.classes[p.index(max(p))] for p in probs]
-    correct = sum(label == case["label"] for label, case in zip(labels, KNOWN_ANSWERS))
+    correct = sum(label == case["true_label"] for label, case in zip(labels, KNOWN_ANSWERS))
     assert correct == 29 and len(KNOWN_ANSWERS) == 30
 
 

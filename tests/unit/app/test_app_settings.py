@@ -18,7 +18,7 @@ def test_keys_from_env_and_file(tmp_path):
 
 def test_defaults():
     settings = Settings.from_env({"API_KEYS": KEY_A})
-    assert (settings.max_body_bytes, settings.max_batch, settings.model_path) == (1 << 20, 256, "")
+    assert (settings.max_body_bytes, settings.max_batch, settings.model.path) == (1 << 20, 256, "")
     assert not settings.allow_anonymous and settings.access_log
 
 
@@ -28,7 +28,7 @@ def test_values_from_env():
                                   "LOG_LEVEL": "debug", "MODEL_PATH": "/m.onnx", "ACCESS_LOG": "off"})
     assert settings.allow_anonymous and settings.max_batch == 3 and settings.max_body_bytes == 2048
     assert (settings.name, settings.version, settings.revision, settings.log_level) == ("x", "9.9", "abc", "DEBUG")
-    assert settings.model_path == "/m.onnx" and not settings.access_log
+    assert settings.model.path == "/m.onnx" and not settings.access_log
 
 
 @pytest.mark.parametrize("env,message", [
