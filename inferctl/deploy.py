@@ -15,7 +15,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from . import api_keys
+from . import api_keys, bad_digests
 from . import terraform as tf
 from .bake.amis import parameter_name, read_channel
 from .config import Config
@@ -204,7 +204,8 @@ def _confirm(question: str, yes: bool) -> bool:
 def stack_variables(config: Config, target: Target, ami: str = "") -> dict:
     return tf.tfvars(config, ami_id=ami,
                      image_repository=image_repository(target, config),
-                     api_keys_parameter=api_keys.parameter_name(config.project.name))
+                     api_keys_parameter=api_keys.parameter_name(config.project.name),
+                     bad_digests_path=bad_digests.path(config.project.name))
 
 
 def workspace(config: Config, target: Target, variables: dict, workdir: Path | None = None) -> tf.Workspace:
@@ -290,6 +291,10 @@ def destroy(config: Config, *, yes: bool = False, target: Target | None = None,
         raise UserError("destroy cancelled, nothing changed")
     delete_images(ecr, config.app.repository, list(images))
     tf.apply(ws, planned)
+    records = bad_digests.delete_all(target.client("ssm"), config.project.name)
+    if records:
+        print(f"destroy: deleted the hosts' {records} record(s) of bad digests "
+              f"({bad_digests.path(config.project.name)})", flush=True)
     print("destroy: done", flush=True)
 
 
@@ -352,6 +357,8 @@ def teardown_notes(target: Target, config: Config, images: dict[str, list[str]])
     if keys:
         notes.append(f"kept: the SSM parameter {keys} (API keys, not managed by Terraform); delete it with: "
                      f"aws ssm delete-parameter --region {config.aws.region} --name {keys}")
+    notes.append(f"the hosts' records of bad digests ({bad_digests.path(config.project.name)}/*) are deleted "
+                 "with the stack")
     if not target.local and config.aws.state_bucket:
         notes.append(f"kept: the Terraform state bucket {config.aws.state_bucket}")
     local = " --local" if target.local else ""

@@ -82,10 +82,11 @@ def local_override(endpoint: str | None, state_path: Path) -> dict:
 
 def tfvars(config: Config, *, ami_id: str = "", app_image_digest: str = "",
            image_repository: str = "", registry_force_delete: bool = False,
-           api_keys_parameter: str = "") -> dict:
+           api_keys_parameter: str = "", bad_digests_path: str = "") -> dict:
     """Root module variables from the config (the Terraform variables re-validate them).
 
-    ``api_keys_parameter``: the SSM parameter the hosts fetch their API keys from at boot."""
+    ``api_keys_parameter``: the SSM parameter the hosts fetch their API keys from at boot;
+    ``bad_digests_path``: where the hosts share the digests they rolled back."""
     return {
         "project": config.project.name,
         "region": config.aws.region,
@@ -111,6 +112,7 @@ def tfvars(config: Config, *, ami_id: str = "", app_image_digest: str = "",
         "update_spread": config.updater.spread,
         "health_timeout": config.updater.health_timeout,
         "api_keys_parameter": api_keys_parameter,
+        "bad_digests_path": bad_digests_path,
     }
 
 

@@ -22,13 +22,18 @@ locals {
   # The only thing a launch does: write these overrides of the baked defaults
   # (/etc/inference/defaults.env). In fleet mode the ALB terminates TLS, so Caddy serves
   # plain HTTP (DOMAIN empty). API_KEYS_PARAMETER: the hosts fetch their keys from SSM at boot.
-  inference_env = merge({
-    INFERENCE_IMAGE = local.tracked_ref
-    DOMAIN          = var.mode == "single" ? local.fqdn : ""
-    HEALTH_TIMEOUT  = tostring(var.health_timeout)
-    UPDATE_SCHEDULE = var.update_schedule
-    UPDATE_SPREAD   = var.update_spread
-  }, var.api_keys_parameter != "" ? { API_KEYS_PARAMETER = var.api_keys_parameter } : {})
+  # BAD_DIGESTS_PATH: where the hosts share the digests they rolled back.
+  inference_env = merge(
+    {
+      INFERENCE_IMAGE = local.tracked_ref
+      DOMAIN          = var.mode == "single" ? local.fqdn : ""
+      HEALTH_TIMEOUT  = tostring(var.health_timeout)
+      UPDATE_SCHEDULE = var.update_schedule
+      UPDATE_SPREAD   = var.update_spread
+    },
+    var.api_keys_parameter != "" ? { API_KEYS_PARAMETER = var.api_keys_parameter } : {},
+    var.bad_digests_path != "" ? { BAD_DIGESTS_PATH = var.bad_digests_path } : {},
+  )
   # Unquoted KEY=value lines, as in defaults.env: systemd's EnvironmentFile, the updater and
   # the provisioning scripts all read them the same way.
   inference_env_file = join("", [for key in sort(keys(local.inference_env)) : "${key}=${local.inference_env[key]}\n"])
@@ -73,6 +78,7 @@ module "compute" {
   user_data          = local.user_data
   repository_arn     = module.registry.repository_arn
   api_keys_parameter = var.api_keys_parameter
+  bad_digests_path   = var.bad_digests_path
   log_retention_days = var.log_retention_days
   app_image_digest   = var.app_image_digest
 }
@@ -92,6 +98,7 @@ module "fleet" {
   user_data           = local.user_data
   repository_arn      = module.registry.repository_arn
   api_keys_parameter  = var.api_keys_parameter
+  bad_digests_path    = var.bad_digests_path
   log_retention_days  = var.log_retention_days
   app_image_digest    = var.app_image_digest
   min_size            = var.fleet_min

@@ -63,6 +63,17 @@ variable "api_keys_parameter" {
   }
 }
 
+variable "bad_digests_path" {
+  description = "SSM path under which the hosts record digests they rolled back, so the others refuse them (/<project>/bad-digests; deploy sets it). Empty = each host decides alone."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.bad_digests_path == "" || can(regex("^(/[A-Za-z0-9_.-]+)+$", var.bad_digests_path))
+    error_message = "bad_digests_path must be empty or a hierarchical SSM path like /inference/bad-digests."
+  }
+}
+
 variable "vpc_cidr" {
   description = "CIDR block of the VPC (a /16 to /24)."
   type        = string

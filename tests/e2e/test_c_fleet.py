@@ -3,17 +3,21 @@ promoted AMI, each is verified by its instance id, and destroy removes them with
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
 import pytest
 
 from inferctl import config as configuration
-from inferctl import deploy, verify
+from inferctl import deploy, update, verify
 from inferctl.bake import amis
+from inferctl.errors import UserError
 from inferctl.health import wait_for_200
-from inferctl.local import registry
+from inferctl.hostspec import runner
+from inferctl.local import registry, updater_rig
 from inferctl.local.host import LocalHost
+from inferctl.verify import targets
 from inferctl.target import open_target
 
 ZONE = "e2e.test"
@@ -57,6 +61,31 @@ def test_every_fleet_instance_is_a_host_that_verifies(fleet):
         assert report.ok, [c.name for c in report.failed]
 
 
+def test_a_digest_one_host_rolled_back_is_refused_by_the_other(fleet):
+    """The tag moves to an image whose /api/infer fails: the first host's inference gate keeps
+    its slot and records the digest in SSM (/e2e-fleet/bad-digests/<hex>); the second host then
+    refuses that digest without pulling it. Both keep serving the good one."""
+    config, target, _, (first, second) = fleet
+    good = f"{registry.ADDRESS}/inference:stable"
+    broken = updater_rig.variant("e2e-fleet-broken", broken_inference=True, base=good)
+    digest = registry.push(broken, "e2e-fleet", "stable").split("@", 1)[1]
+    try:
+        with pytest.raises(UserError, match="the updater's run failed: smoke_failed"):
+            update.run(config, first)
+        record = json.loads(target.client("ssm").get_parameter(
+            Name=f"/e2e-fleet/bad-digests/{digest.split(':', 1)[1]}")["Parameter"]["Value"])
+        assert record["event"] == "smoke_failed" and record["digest"] == digest
+        (result,) = update.run(config, second)
+        assert result["event"] == "skip_bad" and result["recorded_by"] == record["host"], result
+        (host_b,) = targets.resolve(second, config).hosts
+        pulled = runner.host(host_b).check_output("docker images --digests --format '{{.Digest}}'")
+        assert digest not in pulled, "the second host pulled the digest the first one rolled back"
+        for instance in (first, second):
+            assert verify.run(instance, config, with_spec=False, say=print).ok
+    finally:
+        registry.push(good, "e2e-fleet", "stable")
+
+
 def test_destroy_removes_the_fleet_hosts(fleet, region):
     config, target, _, instances = fleet
     deploy.destroy(config, yes=True, target=target)
@@ -64,3 +93,4 @@ def test_destroy_removes_the_fleet_hosts(fleet, region):
     while set(instances) & set(LocalHost.names()) and time.monotonic() < deadline:
         time.sleep(1)
     assert not set(instances) & set(LocalHost.names())
+    assert target.client("ssm").get_parameters_by_path(Path="/e2e-fleet/bad-digests")["Parameters"] == []

@@ -11,7 +11,7 @@ import re
 import pytest
 from tfstack import (
     api_keys_parameter_arn,
-    assert_host_role_reads_only_the_api_keys_parameter,
+    assert_host_role_reads_only_its_parameters,
     assert_role_pulls_only_its_repository,
     no_port_22,
     resources_of_type,
@@ -100,7 +100,7 @@ def test_role_pulls_only_this_repository(stack):
 def test_host_role_reads_no_parameter(stack):
     # the fleet stack is given no API keys parameter: the role may read no parameter at all
     assert api_keys_parameter_arn(stack) is None
-    assert_host_role_reads_only_the_api_keys_parameter(stack)
+    assert_host_role_reads_only_its_parameters(stack)
 
 
 def test_alias_record_points_at_the_alb(stack):

@@ -11,8 +11,9 @@ import pytest
 from tfstack import (
     REGION,
     api_keys_parameter_arn,
+    bad_digests_arn,
     applied_role_statements,
-    assert_host_role_reads_only_the_api_keys_parameter,
+    assert_host_role_reads_only_its_parameters,
     assert_role_pulls_only_its_repository,
     no_port_22,
     reads_parameters,
@@ -72,13 +73,16 @@ def test_role_pulls_only_this_repository(stack):
     assert_role_pulls_only_its_repository(stack, "tt-single")
 
 
-def test_host_role_reads_no_parameter_but_the_api_keys(stack):
-    # deploy gives the single stack /tt-single/api-keys: exactly one grant, on exactly it
+def test_host_role_reads_no_parameter_but_the_api_keys_and_the_bad_digests(stack):
+    # deploy gives the single stack /tt-single/api-keys and /tt-single/bad-digests: one grant each
     assert api_keys_parameter_arn(stack).endswith(":parameter/tt-single/api-keys")
-    assert_host_role_reads_only_the_api_keys_parameter(stack)
+    assert bad_digests_arn(stack).endswith(":parameter/tt-single/bad-digests/*")
+    assert_host_role_reads_only_its_parameters(stack)
     applied = [s for _, s in applied_role_statements(stack, stack.outputs["instance_role_name"])]
     assert {"Sid": "ReadApiKeys", "Effect": "Allow", "Action": "ssm:GetParameter",
             "Resource": api_keys_parameter_arn(stack)} in applied
+    assert {"Sid": "FleetRecordOfBadDigests", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+            "Resource": bad_digests_arn(stack)} in applied
 
 
 def test_the_role_check_catches_the_managed_ssm_policy(stack):

@@ -155,25 +155,37 @@ def reads_parameters(action: str) -> list[str]:
     return [read for read in PARAMETER_READS if fnmatchcase(read, action.lower())]
 
 
-def api_keys_parameter_arn(stack: Stack) -> str | None:
-    """ARN of the API keys parameter the stack was given (None when it was given none)."""
-    name = stack.variables.get("api_keys_parameter") or ""
-    if not name:
-        return None
+def _parameter_arn(stack: Stack, name: str) -> str:
     role = stack.client("iam").get_role(RoleName=stack.outputs["instance_role_name"])["Role"]
     account = role["Arn"].split(":")[4]  # arn:aws:iam::<account>:role/<name>
     return f"arn:aws:ssm:{REGION}:{account}:parameter{name}"
 
 
-def assert_host_role_reads_only_the_api_keys_parameter(stack: Stack) -> None:
+def api_keys_parameter_arn(stack: Stack) -> str | None:
+    """ARN of the API keys parameter the stack was given (None when it was given none)."""
+    name = stack.variables.get("api_keys_parameter") or ""
+    return _parameter_arn(stack, name) if name else None
+
+
+def bad_digests_arn(stack: Stack) -> str | None:
+    """ARN pattern of the fleet's record of bad digests (None when the stack was given no path)."""
+    path = stack.variables.get("bad_digests_path") or ""
+    return _parameter_arn(stack, f"{path}/*") if path else None
+
+
+PARAMETER_WRITES = ["ssm:putparameter", "ssm:deleteparameter", "ssm:deleteparameters", "ssm:labelparameterversion"]
+
+
+def assert_host_role_reads_only_its_parameters(stack: Stack) -> None:
     """The hosts' role, as applied: no statement, managed or inline, allows reading a parameter
     (ssm:GetParameter, GetParameters, GetParameter*, ssm:*, *, ...) on anything but the API keys
-    parameter, and on that only ssm:GetParameter; no kms:Decrypt but through SSM. The SSM agent
-    keeps what it needs for sessions and Run Command."""
-    key_arn = api_keys_parameter_arn(stack)
+    parameter (ssm:GetParameter only) and the names under the bad-digests path (ssm:GetParameter
+    and ssm:PutParameter only); no parameter write anywhere else; no kms:Decrypt but through SSM.
+    The SSM agent keeps what it needs for sessions and Run Command."""
+    key_arn, record_arn = api_keys_parameter_arn(stack), bad_digests_arn(stack)
     statements = applied_role_statements(stack, stack.outputs["instance_role_name"])
     assert statements
-    granted, key_grants = set(), []
+    granted, grants = set(), []
     for source, statement in statements:
         if statement.get("Effect") != "Allow":
             continue
@@ -183,15 +195,18 @@ def assert_host_role_reads_only_the_api_keys_parameter(stack: Stack) -> None:
         actions, resources = _listed(statement["Action"]), _listed(statement["Resource"])
         granted.update(a.lower() for a in actions)
         reads = sorted({read for action in actions for read in reads_parameters(action)})
-        if reads:
-            assert key_arn is not None, f"a parameter read with no API keys parameter: {where}"
-            assert resources == [key_arn], where
-            assert actions == ["ssm:GetParameter"], where
-            key_grants.append(statement)
+        writes = sorted({w for action in actions for w in PARAMETER_WRITES if fnmatchcase(w, action.lower())})
+        if reads or writes:
+            if resources == [key_arn] and key_arn:
+                assert actions == ["ssm:GetParameter"], where
+            else:
+                assert record_arn and resources == [record_arn], f"a parameter grant beyond the stack's two: {where}"
+                assert sorted(actions) == ["ssm:GetParameter", "ssm:PutParameter"], where
+            grants.append(statement)
         if any(fnmatchcase("kms:decrypt", a.lower()) for a in actions):
             via = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
             assert via == f"ssm.{REGION}.amazonaws.com", where
-    assert len(key_grants) == (1 if key_arn else 0), key_grants
+    assert len(grants) == bool(key_arn) + bool(record_arn), grants
     missing = {a for a in SSM_AGENT_ACTIONS if a.lower() not in granted}
     assert not missing, f"the SSM agent lost {sorted(missing)}"
 

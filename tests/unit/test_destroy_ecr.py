@@ -109,8 +109,9 @@ def test_notes_say_what_is_deleted_and_what_is_kept():
 
     local = deploy.Target("local", "eu-west-1", session=None, endpoint="http://127.0.0.1:1")
     notes = deploy.teardown_notes(local, configuration.Config(), {})
-    assert len(notes) == 2 and notes[0].startswith("kept: the SSM parameter /inference/api-keys")
-    assert "invoke prune --local --apply" in notes[1]
+    assert len(notes) == 3 and notes[0].startswith("kept: the SSM parameter /inference/api-keys")
+    assert notes[1] == "the hosts' records of bad digests (/inference/bad-digests/*) are deleted with the stack"
+    assert "invoke prune --local --apply" in notes[2]
 
 
 @pytest.mark.parametrize("answer", [True, False])
@@ -120,7 +121,10 @@ def test_destroy_asks_with_the_image_count_then_empties_the_repository_before_ap
     for number in range(3):
         _push(ecr, number, f"v{number}")
     asked, applied_with = [], []
-    target = deploy.Target("aws", "eu-west-1", session=SimpleNamespace(client=lambda service: ecr))
+    ssm = boto3.client("ssm", region_name="eu-west-1")
+    ssm.put_parameter(Name="/inference/bad-digests/" + "ab" * 32, Value="{}", Type="String")
+    clients = {"ecr": ecr, "ssm": ssm}
+    target = deploy.Target("aws", "eu-west-1", session=SimpleNamespace(client=clients.get))
     monkeypatch.setattr(deploy, "workspace", lambda config, target, variables, workdir=None: None)
     monkeypatch.setattr(tf, "outputs", lambda ws: {"ami_id": "ami-0123456789abcdef0"})
     monkeypatch.setattr(tf, "write_tfvars", lambda ws, variables: None)
@@ -130,6 +134,7 @@ def test_destroy_asks_with_the_image_count_then_empties_the_repository_before_ap
     if answer:
         deploy.destroy(configuration.Config(), target=target)
         assert applied_with == [0]
+        assert ssm.get_parameters_by_path(Path="/inference/bad-digests")["Parameters"] == []
     else:
         with pytest.raises(UserError, match="destroy cancelled"):
             deploy.destroy(configuration.Config(), target=target)

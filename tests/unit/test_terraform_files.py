@@ -119,17 +119,22 @@ def _hcl(relative):
     return parse(REPO / "terraform" / relative)
 
 
-def test_host_role_reads_only_the_api_keys_parameter():
+def test_host_role_reads_only_the_api_keys_parameter_and_the_bad_digests():
     from inferctl import api_keys
 
     module = _hcl("modules/host-role/main.tf")
     document = next(block["aws_iam_policy_document"]["host"] for block in module["data"]
                     if "host" in block.get("aws_iam_policy_document", {}))
     statements = [s["statement"] for s in document["dynamic"]]
-    assert len(statements) == 1
+    assert len(statements) == 2
     assert statements[0]["for_each"] == '${var.api_keys_parameter != "" ? [local.api_keys_parameter_arn] : []}'
     assert statements[0]["content"] == [{"sid": "ReadApiKeys", "actions": ["ssm:GetParameter"],
                                          "resources": ["${statement.value}"]}]
+    assert statements[1]["for_each"] == '${var.bad_digests_path != "" ? [local.bad_digests_arn] : []}'
+    assert statements[1]["content"] == [{"sid": "FleetRecordOfBadDigests",
+                                         "actions": ["ssm:GetParameter", "ssm:PutParameter"],
+                                         "resources": ["${statement.value}"]}]
+    assert module["locals"][0]["bad_digests_arn"].endswith(":parameter${var.bad_digests_path}/*")
     # no other statement touches SSM or KMS
     assert not [a for s in document["statement"] for a in s["actions"] if a.startswith(("ssm:", "kms:"))]
     arn = module["locals"][0]["api_keys_parameter_arn"]
@@ -139,21 +144,22 @@ def test_host_role_reads_only_the_api_keys_parameter():
     assert api_keys.parameter_name("inference") == "/inference/api-keys"
 
 
-def test_root_passes_the_parameter_to_the_hosts_and_their_role():
+@pytest.mark.parametrize("variable,env_key", [("api_keys_parameter", "API_KEYS_PARAMETER"),
+                                               ("bad_digests_path", "BAD_DIGESTS_PATH")])
+def test_root_passes_the_ssm_names_to_the_hosts_and_their_role(variable, env_key):
     root = _hcl("main.tf")
     modules = {name: body for block in root["module"] for name, body in block.items()}
-    assert modules["compute"]["api_keys_parameter"] == modules["fleet"]["api_keys_parameter"] \
-        == "${var.api_keys_parameter}"
+    assert modules["compute"][variable] == modules["fleet"][variable] == f"${{var.{variable}}}"
     for name in ("compute", "fleet"):
         child = _hcl(f"modules/{name}/main.tf")
         role = next(block["host_role"] for block in child["module"] if "host_role" in block)
-        assert role["api_keys_parameter"] == "${var.api_keys_parameter}"
+        assert role[variable] == f"${{var.{variable}}}"
     env = root["locals"][0]["inference_env"]
-    assert 'var.api_keys_parameter != "" ? {API_KEYS_PARAMETER = var.api_keys_parameter} : {}' in env
+    assert f'var.{variable} != "" ? {{{env_key} = var.{variable}}} : {{}}' in env
     variables = {name: body for block in _hcl("variables.tf")["variable"] for name, body in block.items()}
-    assert variables["api_keys_parameter"]["default"] == ""
-    # deploy fills it on AWS only (the local host has no instance metadata)
-    assert tf.tfvars(configuration.load())["api_keys_parameter"] == ""
+    assert variables[variable]["default"] == ""
+    # deploy fills it (stack_variables); the bare tfvars leave it empty
+    assert tf.tfvars(configuration.load())[variable] == ""
 
 
 def test_host_role_has_the_ssm_agents_actions_but_no_managed_policy():

@@ -8,6 +8,7 @@ module "host_role" {
   name               = var.name
   repository_arn     = var.repository_arn
   api_keys_parameter = var.api_keys_parameter
+  bad_digests_path   = var.bad_digests_path
   log_retention_days = var.log_retention_days
   tags               = var.tags
 }

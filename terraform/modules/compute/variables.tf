@@ -81,6 +81,12 @@ variable "repository_arn" {
   type        = string
 }
 
+variable "bad_digests_path" {
+  description = "SSM path of the fleet's record of bad digests, passed to the host role; empty = none."
+  type        = string
+  default     = ""
+}
+
 variable "api_keys_parameter" {
   description = "SSM SecureString parameter with the API keys the hosts read at boot (ssm:GetParameter on exactly it); empty = each host makes its own key."
   type        = string

@@ -5,6 +5,7 @@ data "aws_caller_identity" "current" {}
 locals {
   # The parameter name starts with "/", so it follows "parameter" directly in the ARN.
   api_keys_parameter_arn = "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter${var.api_keys_parameter}"
+  bad_digests_arn        = "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter${var.bad_digests_path}/*"
 }
 
 data "aws_iam_policy_document" "assume" {
@@ -133,6 +134,19 @@ data "aws_iam_policy_document" "host" {
     content {
       sid       = "ReadApiKeys"
       actions   = ["ssm:GetParameter"]
+      resources = [statement.value]
+    }
+  }
+
+  # The fleet's record of bad digests: a host that rolls a digest back creates one String
+  # parameter under the path (never overwriting: PutParameter with Overwrite=false), and every
+  # host reads the one name of a digest before it tries it. No listing, no delete.
+  dynamic "statement" {
+    for_each = var.bad_digests_path != "" ? [local.bad_digests_arn] : []
+
+    content {
+      sid       = "FleetRecordOfBadDigests"
+      actions   = ["ssm:GetParameter", "ssm:PutParameter"]
       resources = [statement.value]
     }
   }

@@ -19,6 +19,17 @@ variable "api_keys_parameter" {
   }
 }
 
+variable "bad_digests_path" {
+  description = "SSM path of the fleet's record of bad digests (/<project>/bad-digests): the hosts get ssm:GetParameter and ssm:PutParameter on the names under it, nothing else. Empty = no grant (each host decides alone)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.bad_digests_path == "" || can(regex("^(/[A-Za-z0-9_.-]+)+$", var.bad_digests_path))
+    error_message = "bad_digests_path must be empty or a hierarchical SSM path like /inference/bad-digests."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the hosts' log group."
   type        = number

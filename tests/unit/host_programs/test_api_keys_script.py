@@ -323,3 +323,24 @@ def test_signature_matches_botocore(monkeypatch):
                    "ssm", REGION).add_auth(request)
     assert ours["Authorization"] == request.headers["Authorization"]
     assert ours["X-Amz-Security-Token"] == "session-token" and ours["X-Amz-Date"] == "20261127T050000Z"
+
+
+# --- the fleet's record of bad digests (inference_host.bad_digests), the same SSM ----------------
+
+def test_the_fleet_record_of_bad_digests_in_ssm(host, moto):
+    from inference_host.bad_digests import BadDigests
+    digest = "sha256:" + "ab" * 32
+    env = {key: value for key, value in host.items() if key.startswith("AWS_")}
+    record = BadDigests("/svc-b/bad-digests", env)
+    assert record.lookup(digest) is None
+    assert record.publish(digest, "smoke_failed", "POST /api/infer: HTTP 500") is True
+    assert record.publish(digest, "unhealthy", "a second host's reason") is False     # never overwritten
+    found = record.lookup(digest)
+    assert (found["event"], found["reason"], found["digest"]) == ("smoke_failed", "POST /api/infer: HTTP 500", digest)
+    stored = moto.client("ssm", REGION).get_parameter(Name="/svc-b/bad-digests/" + "ab" * 32)["Parameter"]
+    assert stored["Type"] == "String"
+    with pytest.raises(ValueError):
+        record.name("latest")
+    unreachable = BadDigests("/svc-b/bad-digests", {**env, "AWS_ENDPOINT_URL_SSM": "http://127.0.0.1:9"})
+    with pytest.raises(aws.AwsError, match="SSM GetParameter /svc-b/bad-digests/abab"):
+        unreachable.lookup(digest)

@@ -171,14 +171,15 @@ def host(tmp_path):
 def make(host):
     """Build an Updater on the fake host; returns (updater, registry, log records, clock)."""
 
-    def build(digest=D1, health_timeout=None):
+    def build(digest=D1, health_timeout=None, fleet=None):
         registry, clock, records = FakeRegistry(digest), Clock(), []
 
         def log(event, level="info", **fields):
             records.append({"event": event, "level": level, **fields})
 
         updater = Updater(host.paths, runner=host, registry=registry, probe=host.probe, smoke=host.smoke, log=log,
-                          sleep=clock.sleep, clock=clock, health_timeout=health_timeout, drain_seconds=2)
+                          sleep=clock.sleep, clock=clock, health_timeout=health_timeout, drain_seconds=2,
+                          fleet_record=lambda path: (fleet.at(path) if fleet else pytest.fail("no fleet record")))
         return updater, registry, records, clock
     return build
 
@@ -239,6 +240,76 @@ def test_unhealthy_keeps_old_serving_records_bad_and_fails(host, make):
     assert saved["bad"] == [D2] and saved["current"] == D1 and saved["active_slot"] == "blue"
     assert saved["last_result"]["ok"] is False and "did not pass /health" in saved["last_result"]["reason"]
     assert records[-1]["event"] == "unhealthy" and records[-1]["level"] == "error"
+
+
+class FakeFleet:
+    """The fleet's record (SSM parameters under one path) shared by several hosts' updaters."""
+
+    def __init__(self, down: bool = False):
+        self.records: dict[str, dict] = {}
+        self.down = down
+        self.path = None
+
+    def at(self, path):
+        self.path = path
+        return self
+
+    def lookup(self, digest):
+        if self.down:
+            raise updater_module.AwsError("SSM GetParameter: connection refused")
+        return self.records.get(digest)
+
+    def publish(self, digest, event, reason):
+        if self.down:
+            raise updater_module.AwsError("SSM PutParameter: connection refused")
+        return self.records.setdefault(digest, {"host": "host-a", "event": event, "reason": reason}) is not None
+
+
+def _join_fleet(host):
+    (host.paths.etc / "inference.env").write_text("BAD_DIGESTS_PATH=/inference/bad-digests\n")
+
+
+def test_a_digest_one_host_rolled_back_is_refused_by_the_others(host, make, tmp_path):
+    """Host A's inference gate fails D2: it records D2 for the fleet. Host B (a fresh state,
+    the same record) refuses D2 without pulling it; a new digest D3 is tried normally."""
+    _join_fleet(host)
+    fleet = FakeFleet()
+    make(D1, fleet=fleet)[0].update()
+    host.infer_broken[D2] = -1
+    updater, _, records, _ = make(D2, fleet=fleet)
+    assert updater.update() == 1 and records[-2]["event"] == "fleet_recorded_bad"
+    assert fleet.path == "/inference/bad-digests" and fleet.records[D2]["event"] == "smoke_failed"
+    host.paths.state.unlink()                    # host B: never saw D2
+    host.calls.clear()
+    updater, _, records, _ = make(D2, fleet=fleet)
+    assert updater.update() == 0
+    assert host.pulls() == [] and records[-1]["event"] == "skip_bad"
+    assert records[-1]["recorded_by"] == "host-a" and "another host rolled it back" in records[-1]["reason"]
+    assert state(host)["bad"] == [D2]
+    updater, _, records, _ = make(D3, fleet=fleet)
+    assert updater.update() == 0 and records[-1]["event"] == "updated"
+
+
+def test_an_unreachable_fleet_record_never_stops_a_host(host, make):
+    _join_fleet(host)
+    fleet = FakeFleet(down=True)
+    updater, _, records, _ = make(D1, fleet=fleet)
+    assert updater.update() == 0 and records[-1]["event"] == "updated"
+    assert "fleet_record_unreadable" in [r["event"] for r in records]
+    host.broken.add(D2)
+    updater, _, records, _ = make(D2, health_timeout=5, fleet=fleet)
+    assert updater.update() == 1
+    assert [r["level"] for r in records if r["event"] == "fleet_record_failed"] == ["warning"]
+    assert state(host)["bad"] == [D2]             # the host's own record holds
+
+
+def test_an_operators_rollback_is_recorded_for_the_fleet(host, make):
+    _join_fleet(host)
+    fleet = FakeFleet()
+    make(D1, fleet=fleet)[0].update()
+    make(D2, fleet=fleet)[0].update()
+    assert make(D2, fleet=fleet)[0].rollback() == 0
+    assert fleet.records[D2]["event"] == "rolled_back"
 
 
 def test_docker_daemon_gone_during_start_is_not_a_bad_digest(host, make):

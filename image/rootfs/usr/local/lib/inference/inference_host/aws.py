@@ -1,4 +1,5 @@
-"""The AWS API calls a host program makes (SSM GetParameter), sent where the AWS SDKs would send them.
+"""The AWS API calls a host program makes (SSM GetParameter, PutParameter), sent where the AWS SDKs
+would send them.
 
 Endpoint: ``AWS_ENDPOINT_URL_<SERVICE>`` (``AWS_ENDPOINT_URL_SSM``), else ``AWS_ENDPOINT_URL``, else
 the public regional endpoint ``https://<service>.<region>.amazonaws.com``. The local AWS region
@@ -16,11 +17,15 @@ import urllib.request
 from .sigv4 import sign
 
 TIMEOUT = 5  # seconds per request (the instance metadata service's too)
-SSM_TARGET = "AmazonSSM.GetParameter"
 
 
 class AwsError(Exception):
-    """An AWS call, or the instance metadata service, failed; the message says which and why."""
+    """An AWS call, or the instance metadata service, failed; the message says which and why.
+    ``kind``: the AWS error code when AWS answered with one (ParameterNotFound, ...)."""
+
+    def __init__(self, message: str, kind: str = ""):
+        super().__init__(message)
+        self.kind = kind
 
 
 def endpoint_url(service: str, region: str, env) -> str:
@@ -29,22 +34,32 @@ def endpoint_url(service: str, region: str, env) -> str:
     return (custom or f"https://{service}.{region}.amazonaws.com").rstrip("/") + "/"
 
 
-def get_parameter(endpoint: str, region: str, creds: dict, name: str) -> str:
-    """The decrypted value of the SSM parameter ``name``."""
-    body = json.dumps({"Name": name, "WithDecryption": True}).encode()
+def ssm(endpoint: str, region: str, creds: dict, action: str, payload: dict, what: str) -> dict:
+    """One SSM JSON API call (``action``: GetParameter, PutParameter, ...); its decoded answer."""
+    body = json.dumps(payload).encode()
     headers = sign(creds, region, "ssm", endpoint, {"Content-Type": "application/x-amz-json-1.1",
-                                                    "X-Amz-Target": SSM_TARGET}, body,
+                                                    "X-Amz-Target": f"AmazonSSM.{action}"}, body,
                    _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
     request = urllib.request.Request(endpoint, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return json.load(response)["Parameter"]["Value"]
+            return json.load(response)
     except urllib.error.HTTPError as exc:
         try:
             error = json.loads(exc.read())
         except ValueError:
             error = {}
         kind = str(error.get("__type", f"HTTP {exc.code}")).rsplit("#", 1)[-1]
-        raise AwsError(f"SSM GetParameter {name} in {region}: {kind} {error.get('message', '')}".rstrip()) from None
-    except (urllib.error.URLError, OSError, ValueError, KeyError, http.client.HTTPException) as exc:
-        raise AwsError(f"SSM GetParameter {name} at {endpoint}: {getattr(exc, 'reason', exc)!s}") from None
+        raise AwsError(f"SSM {action} {what} in {region}: {kind} {error.get('message', '')}".rstrip(), kind) from None
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        raise AwsError(f"SSM {action} {what} at {endpoint}: {getattr(exc, 'reason', exc)!s}") from None
+
+
+def get_parameter(endpoint: str, region: str, creds: dict, name: str) -> str:
+    """The decrypted value of the SSM parameter ``name``."""
+    answer = ssm(endpoint, region, creds, "GetParameter", {"Name": name, "WithDecryption": True}, name)
+    try:
+        return answer["Parameter"]["Value"]
+    except (KeyError, TypeError):
+        raise AwsError(f"SSM GetParameter {name} at {endpoint}: no Parameter.Value in the answer") from None
+

@@ -71,6 +71,7 @@ class Settings:
     schedule: str
     spread: str
     api_keys_file: Path
+    bad_digests_path: str = ""    # the fleet's record (bad_digests.py); empty: this host decides alone
 
     @classmethod
     def load(cls, paths: Paths) -> "Settings":
@@ -92,7 +93,8 @@ class Settings:
                    health_timeout=_seconds(values, "HEALTH_TIMEOUT", 90),
                    drain_seconds=_seconds(values, "DRAIN_SECONDS", 3),
                    schedule=schedule, spread=spread,
-                   api_keys_file=Path(values.get("API_KEYS_FILE") or paths.etc / "api-keys"))
+                   api_keys_file=Path(values.get("API_KEYS_FILE") or paths.etc / "api-keys"),
+                   bad_digests_path=values.get("BAD_DIGESTS_PATH", ""))
 
 
 def _seconds(values: dict[str, str], key: str, default: float) -> float:

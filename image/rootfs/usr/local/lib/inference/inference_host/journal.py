@@ -30,6 +30,6 @@ class JournalLog:
         line = json.dumps(record, sort_keys=False)
         print(line, file=self.stream or sys.stdout, flush=True)
         if self.syslog:
-            priority = self.syslog.LOG_ERR if level == "error" else self.syslog.LOG_INFO
+            priority = {"error": self.syslog.LOG_ERR, "warning": self.syslog.LOG_WARNING}.get(level, self.syslog.LOG_INFO)
             self.syslog.syslog(priority, line)
         return record

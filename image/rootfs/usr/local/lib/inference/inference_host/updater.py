@@ -9,6 +9,8 @@ import signal
 import time
 from pathlib import Path
 
+from .aws import AwsError
+from .bad_digests import BadDigests
 from .commands import run_command
 from .config import Paths, Settings, read_env
 from .errors import ConfigError, UpdateError
@@ -44,7 +46,8 @@ class Updater:
 
     def __init__(self, paths: Paths, *, runner=run_command, registry=None, probe=http_healthy,
                  smoke=smoke_infer, log=None, sleep=time.sleep, clock=time.monotonic,
-                 health_timeout: float | None = None, drain_seconds: float | None = None):
+                 health_timeout: float | None = None, drain_seconds: float | None = None,
+                 fleet_record=BadDigests):
         self.paths = paths
         self.run_cmd = lambda argv, timeout=COMMAND_TIMEOUT: runner(argv, timeout=timeout)
         self.registry = registry or Registry(paths, runner)
@@ -55,6 +58,7 @@ class Updater:
         self.clock = clock
         self.health_timeout = health_timeout
         self.drain_seconds = drain_seconds
+        self.fleet_record = fleet_record     # path -> the fleet's record of bad digests
 
     # state
     def load_state(self) -> dict:
@@ -138,12 +142,18 @@ class Updater:
         if digest in state["bad"]:
             return self._done(state, "skip_bad", digest=digest,
                               reason="recorded as bad; waiting for the tag to move to another digest")
+        elsewhere = self._fleet_verdict(settings, digest)
+        if elsewhere:
+            state["bad"] = (state["bad"] + [digest])[-BAD_KEPT:]
+            return self._done(state, "skip_bad", digest=digest, recorded_by=elsewhere.get("host", "?"),
+                              reason=f"another host rolled it back: {elsewhere.get('reason', '?')}")
         self.log("update_found", image=settings.image, digest=digest, current=state["current"])
         try:
             self.deploy(ref, digest, state, settings)
         except UpdateError as exc:
             if exc.event in BLAMES_THE_IMAGE:
                 state["bad"] = (state["bad"] + [digest])[-BAD_KEPT:]
+                self._tell_fleet(settings, digest, exc.event, exc.reason)
             return self._failed(state, exc, digest=digest)
         self.prune_images(ref, state)
         return self._done(state, "updated", digest=digest, slot=state["active_slot"],
@@ -165,8 +175,31 @@ class Updater:
         # straight forward again (a new push moves the tag to another digest and lifts that)
         bad = [d for d in state["bad"] if d not in (target, leaving)]
         state["bad"] = (bad + [leaving] if leaving else bad)[-BAD_KEPT:]
+        if leaving:
+            self._tell_fleet(settings, leaving, "rolled_back", "an operator rolled it back (inference-update rollback)")
         return self._done(state, "rolled_back", digest=target, slot=state["active_slot"],
                           held=leaving, reason="the digest left is held as bad until the tag moves")
+
+    def _fleet_verdict(self, settings: Settings, digest: str) -> dict | None:
+        """Another host's record of ``digest`` as bad, if any. Unreachable SSM: None (logged); this
+        host's own gates still hold."""
+        if not settings.bad_digests_path:
+            return None
+        try:
+            return self.fleet_record(settings.bad_digests_path).lookup(digest)
+        except (AwsError, OSError) as exc:
+            self.log("fleet_record_unreadable", "warning", digest=digest, reason=str(exc))
+            return None
+
+    def _tell_fleet(self, settings: Settings, digest: str, event: str, reason: str) -> None:
+        if not settings.bad_digests_path:
+            return
+        try:
+            first = self.fleet_record(settings.bad_digests_path).publish(digest, event, reason)
+        except (AwsError, OSError) as exc:
+            self.log("fleet_record_failed", "warning", digest=digest, reason=str(exc))
+            return
+        self.log("fleet_recorded_bad", digest=digest, first=first)
 
     def restart(self) -> int:
         """The serving digest again, through the swap: a new container in the idle slot reads the
