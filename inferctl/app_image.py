@@ -103,6 +103,15 @@ def image_exists(ref: str) -> bool:
                           capture_output=True).returncode == 0
 
 
+def pinned(ref: str) -> str:
+    """An immutable reference to the local image ``ref``, what the build starts FROM: its registry
+    digest (name@sha256:...) when it was pulled from one, else its image id (sha256:..., a local
+    base such as the debootstrap one). A tag can move between two builds; these cannot."""
+    digests = output(["docker", "image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}", ref])
+    return digests.split()[0] if digests.split() else output(["docker", "image", "inspect", "--format", "{{.Id}}",
+                                                              ref]).strip()
+
+
 def inspect(ref: str) -> ImageRef:
     image_id, size = output(["docker", "image", "inspect", "--format", "{{.Id}} {{.Size}}", ref]).split()
     return ImageRef(ref=ref, id=image_id, size=int(size))
@@ -168,7 +177,8 @@ def build(tag: str = DEFAULT_TAG, base_image: str | None = None, extra_ca: str |
         raise UserError(f"base image {base_image} is not on this machine",
                         hint="pull it first, or leave it out to use the local debootstrap base image")
     source = _git("config", "--get", "remote.origin.url") or "https://github.com/inferctl/inferctl"
-    args = {"BASE_IMAGE": base_image, "VERSION": app_version(), "REVISION": revision(),
+    base = pinned(base_image)
+    args = {"BASE_IMAGE": base, "BASE_NAME": base_image, "BASE_DIGEST": base.rsplit("@", 1)[-1], "VERSION": app_version(), "REVISION": revision(),
             "SOURCE": source, "EXTRAS": extras, **(model.build_args(sha256) if model else {})}
     ensure(LOG.parent)
     with tempfile.TemporaryDirectory(prefix="app-image-") as tmp:
@@ -178,7 +188,7 @@ def build(tag: str = DEFAULT_TAG, base_image: str | None = None, extra_ca: str |
         tags = [tag, model_tag(tag, sha256)] if model else [tag]
         cmd = [require("docker"), "build", *[a for t in tags for a in ("-t", t)],
                *[a for k, v in args.items() for a in ("--build-arg", f"{k}={v}")], str(context)]
-        print(f"app image: building {tag} from {base_image} (log: {LOG})", flush=True)
+        print(f"app image: building {tag} from {base_image} ({base}) (log: {LOG})", flush=True)
         code = run_with_heartbeat(cmd, LOG, label=f"app image: building {tag}",
                                   env=dict(os.environ, DOCKER_BUILDKIT="0"))
     if code != 0:

@@ -5,6 +5,7 @@ the daemon is stopped if this module started it and nothing else runs on it."""
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -119,6 +120,10 @@ def test_image_metadata_and_size(image):
     assert labels["org.opencontainers.image.version"] == "1.0.0"
     assert labels["org.opencontainers.image.revision"].startswith(app_image.revision()[:40])
     assert labels["org.opencontainers.image.source"]
+    # the base went in by digest (a local base by its image id): what a moved tag cannot change
+    base = labels["org.opencontainers.image.base.name"]
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", labels["org.opencontainers.image.base.digest"])
+    assert app_image.pinned(base).endswith(labels["org.opencontainers.image.base.digest"])
     assert config["User"] == f"{UID}:{UID}" and "8000/tcp" in config["ExposedPorts"]
     assert config["Healthcheck"]["Test"][0] == "CMD"
     assert image.id.startswith("sha256:") and image.size < 200e6

@@ -70,3 +70,11 @@ def test_a_bundled_model_is_staged_with_its_answers_and_named_by_its_sha256(tmp_
 def test_no_model_configured_builds_the_builtin_one():
     from inferctl import config
     assert app_image.BundledModel.from_config(config.load(overrides={})) is None
+
+
+def test_the_base_is_pinned_by_digest_else_by_image_id(monkeypatch):
+    answers = {"{{range .RepoDigests}}{{println .}}{{end}}": "", "{{.Id}}": "sha256:" + "1" * 64 + "\n"}
+    monkeypatch.setattr(app_image, "output", lambda argv: answers[argv[-2]])
+    assert app_image.pinned("inferctl/python:3.11-bookworm") == "sha256:" + "1" * 64
+    answers["{{range .RepoDigests}}{{println .}}{{end}}"] = f"python@sha256:{'2' * 64}\n"
+    assert app_image.pinned("python:3.11-slim") == f"python@sha256:{'2' * 64}"
