@@ -141,6 +141,11 @@ def test_the_check_command_against_a_live_service(tmp_path, monkeypatch, capsys,
         monkeypatch.setenv("API_KEYS", KEY)
         monkeypatch.setenv("KNOWN_ANSWERS", str(good))
         assert known_answers.main(["--url", url]) == 0
+        many = tmp_path / "many.json"            # more rows than one request may carry
+        many.write_text(json.dumps({"tolerance": 1e-6, "answers": KNOWN_ANSWERS * 10}))
+        monkeypatch.setenv("KNOWN_ANSWERS", str(many))
+        assert known_answers.main(["--url", url]) == 0
+        assert "gives all 300 answers" in capsys.readouterr().out
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps({"answers": [{**ANSWERS["answers"][0], "label": "virginica"}]}))
         monkeypatch.setenv("KNOWN_ANSWERS", str(bad))
