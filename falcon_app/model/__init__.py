@@ -79,6 +79,10 @@ class ForkSafePredictor:
         self.spec = spec
         self._predictor: Predictor | None = None
         self._pid = 0
+        # The copy inherited from the parent is kept, never used: freeing an onnxruntime session
+        # in a forked child joins thread-pool threads that live only in the parent, and with
+        # intra-op threads > 1 that join never returns (the worker hangs at boot).
+        self._inherited: Predictor | None = None
 
     @property
     def ready(self) -> bool:
@@ -86,6 +90,8 @@ class ForkSafePredictor:
 
     def load(self) -> Predictor:
         if not self.ready:
+            if self._predictor is not None:
+                self._inherited = self._predictor
             self._predictor = load_predictor(self.spec)
             self._pid = os.getpid()
         return self._predictor

@@ -17,6 +17,7 @@ import requests
 from inferctl import app_image
 from inferctl.local import docker
 
+import by_path
 from iris_onnx import build_model
 
 TAG = "inference:container-test"
@@ -154,11 +155,8 @@ def test_onnx_extra_serves_a_mounted_onnx_model(image, keys_file, tmp_path):
 
 
 def _make_mlp(out):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("make_mlp", app_image.REPO / "examples" / "make_mlp.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build(out, features=8, classes=3, hidden=(16,), epochs=50, seed=1, answers=6)
+    make_mlp = by_path.load("make_mlp", app_image.REPO / "examples" / "make_mlp.py")
+    return make_mlp.build(out, features=8, classes=3, hidden=(16,), epochs=50, seed=1, answers=6)
 
 
 def test_your_own_model_is_built_in_checked_and_served(image, keys_file, tmp_path):

@@ -3,21 +3,15 @@ records: a slot container as inference@.service starts it passes, and each way o
 confinement is named with the container and the property."""
 
 import copy
-import importlib.util
 
 import pytest
 
 from inferctl.paths import IMAGE_DIR
 
-
-def _spec_module():
-    spec = importlib.util.spec_from_file_location("host_spec_sandboxing", IMAGE_DIR / "spec" / "test_sandboxing.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+import by_path
 
 
-sandboxing = _spec_module()
+sandboxing = by_path.load("host_spec_sandboxing", IMAGE_DIR / "spec" / "test_sandboxing.py")
 
 # The fields of `docker inspect inference-blue` that matter, as docker reports a container made
 # by inference@.service's `docker run` (--read-only --cap-drop ALL --security-opt

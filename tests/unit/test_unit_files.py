@@ -2,7 +2,6 @@
 root service carries the sandboxing the host spec asserts (image/spec/test_sandboxing.py's
 SANDBOX, the one statement of it), so dropping a directive fails here before any host boots."""
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -11,19 +10,14 @@ import pytest
 
 from inferctl.paths import IMAGE_DIR
 
+import by_path
+
 UNITS = IMAGE_DIR / "rootfs" / "etc" / "systemd" / "system"
 SPEC = IMAGE_DIR / "spec" / "test_sandboxing.py"
 HOST_UNIT_DIRS = ("/usr/lib/systemd/system", "/lib/systemd/system")
 
 
-def _spec_module():
-    spec = importlib.util.spec_from_file_location("host_spec_sandboxing", SPEC)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sandboxing = _spec_module()
+sandboxing = by_path.load("host_spec_sandboxing", SPEC)
 
 
 def parse_unit(text: str) -> dict[str, dict[str, list[str]]]:

@@ -162,3 +162,32 @@ def test_openapi_example_is_a_row_the_model_takes(tmp_path, predictor):
     example = client.simulate_get("/openapi.json", headers={"X-API-Key": KEY}).json[
         "paths"]["/api/infer"]["post"]["requestBody"]["content"]["application/json"]["example"]
     assert infer(client, example).status_code == 200
+
+
+def test_a_forked_worker_reloads_a_multithreaded_model_without_hanging(tmp_path):
+    """gunicorn --preload: the master's session is inherited by each worker, which loads its own.
+    Freeing the inherited one in the child hangs onnxruntime (intra-op threads > 1): it is kept."""
+    import os
+    import signal
+    import time
+
+    from falcon_app.model import ForkSafePredictor
+    predictor = ForkSafePredictor(ModelSpec(path=str(build_model(tmp_path / "iris.onnx")), intra_op_threads=2))
+    predictor.predict_proba([[1, 2, 3, 4]])          # the master's session, its threads started
+    pid = os.fork()
+    if pid == 0:                                      # the worker
+        try:
+            predictor.load()
+            predictor.predict_proba([[1, 2, 3, 4]])
+        finally:
+            os._exit(0 if predictor.ready else 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked worker hung reloading the model")
