@@ -31,6 +31,9 @@ REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 INSTANCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|metal|\d*xlarge)$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 DOMAIN_RE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+# The same pattern as the alert_email variable's validation in terraform/variables.tf.
+EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+                      r"(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,63}$")
 
 
 def _cidr(value: str) -> None:
@@ -57,6 +60,14 @@ def _one_of(*allowed: str):
 def _positive(value: int) -> None:
     if value < 1:
         raise ValueError(f"{value} must be at least 1")
+
+
+def _within(minimum: int, maximum: int | None = None, what: str = ""):
+    def check(value: int) -> None:
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            raise ValueError(f"{value} must be {bounds}{what}")
+    return check
 
 
 def _optional(check):
@@ -146,6 +157,10 @@ class Compute:
     fleet_min: int = _setting(2, _positive, "fleet: minimum instances")
     fleet_max: int = _setting(4, _positive, "fleet: maximum instances")
     certificate_arn: str = _setting("", help="fleet: ACM certificate for the ALB; empty = request one for the domain")
+    requests_per_target: int = _setting(1000, _within(0, what=" (0 = no scaling policy)"),
+                                        "fleet: target tracking on the requests per instance and minute "
+                                        "(ALBRequestCountPerTarget), within fleet_min..fleet_max; "
+                                        "0 = no scaling policy")
 
 
 @dataclass(frozen=True)
@@ -166,6 +181,22 @@ class Updater:
 
 
 @dataclass(frozen=True)
+class Alerts:
+    email: str = _setting("", _optional(_match(EMAIL_RE, "email address")),
+                          "subscribed to the <project>-alerts topic every alarm notifies (AWS mails a "
+                          "confirmation link first); empty = no subscription")
+
+
+@dataclass(frozen=True)
+class Waf:
+    enabled: bool = _setting(False, help="fleet: a WAF web ACL on the ALB (AWS common and known-bad-inputs "
+                                         "rules, a rate limit per IP); about $8/month + $0.60/million requests")
+    block: bool = _setting(False, help="false = count mode (the rules only count what they match); true = they block")
+    rate_limit: int = _setting(1000, _within(100, 2_000_000_000, " (requests per 5 minutes)"),
+                               "requests per 5 minutes from one IP above which the rate rule matches")
+
+
+@dataclass(frozen=True)
 class Config:
     project: Project = field(default_factory=Project)
     aws: Aws = field(default_factory=Aws)
@@ -175,6 +206,8 @@ class Config:
     compute: Compute = field(default_factory=Compute)
     dns: Dns = field(default_factory=Dns)
     updater: Updater = field(default_factory=Updater)
+    alerts: Alerts = field(default_factory=Alerts)
+    waf: Waf = field(default_factory=Waf)
     source: Path | None = None
 
     def path(self, value: str) -> Path:
@@ -297,8 +330,7 @@ def load(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | 
              for name in SECTIONS}
     config = Config(**built, source=file if file.exists() else None)
     if config.compute.fleet_min > config.compute.fleet_max:
-        variables = [env_names[("compute", key)] for key in ("fleet_min", "fleet_max") if ("compute", key) in env_names]
-        origin = f" (set by {', '.join(variables)})" if variables else ""
+        origin = _origin(env_names, [("compute", "fleet_min"), ("compute", "fleet_max")])
         raise UserError(f"{file.name} [compute]: fleet_min ({config.compute.fleet_min}) "
                         f"is larger than fleet_max ({config.compute.fleet_max}){origin}")
     app = config.app
@@ -310,4 +342,15 @@ def load(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | 
                         "the host spec and verify check it against",
                         hint="a JSON file of inputs with their expected label and probabilities "
                              "(README: Serve your own model)")
+    if config.waf.enabled and config.compute.mode != "fleet":
+        origin = _origin(env_names, [("waf", "enabled"), ("compute", "mode")])
+        raise UserError(f"{file.name} [waf]: enabled = true needs [compute] mode = \"fleet\": the web ACL sits on "
+                        f"the ALB, and a single instance has none{origin}",
+                        hint="set [compute] mode = \"fleet\", or [waf] enabled = false")
     return config
+
+
+def _origin(env_names: Mapping[tuple[str, str], str], keys: list[tuple[str, str]]) -> str:
+    """" (set by INFERCTL_...)" for the keys that came from the environment, else ""."""
+    variables = [env_names[key] for key in keys if key in env_names]
+    return f" (set by {', '.join(variables)})" if variables else ""

@@ -1,10 +1,10 @@
 """Estimated monthly cost of a stack, from its Terraform plan, at dated AWS list prices.
 
 Only what is billed by the hour or by the month is added up (on-demand, Linux, USD, 730 hours
-a month). What is billed by use (data transfer, NAT processing, ALB LCUs, log ingestion, image
-storage, DNS queries) is named on its line, never guessed. `invoke deploy` prints this before
-it applies; ``python -m inferctl.cost`` prints it for a saved plan JSON or for the default
-stack (the README's figures).
+a month). What is billed by use (data transfer, NAT processing, ALB LCUs, log ingestion and
+storage, image storage, DNS queries, WAF requests, notifications beyond SNS's free tier) is named
+on its line, never guessed. `invoke deploy` prints this before it applies; ``python -m
+inferctl.cost`` prints it for a saved plan JSON or for the default stack (the README's figures).
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ FALLBACK_REGION = "us-east-1"
 # time before that date: t3 since 2018, the public IPv4 charge since 2024-02-01). AWS changes
 # prices without notice: re-check every figure (AWS Price List API or the pricing pages) and
 # move the date when you do. The least certain figure is c7i.large in eu-west-1.
+# CloudWatch: an alarm is billed per metric it evaluates (a metric-math alarm on two metrics
+# is two alarm metrics), a dashboard per month beyond the account's first 3 (free); SNS: the
+# first million publishes and 1,000 email deliveries a month are free; WAF: per web ACL and
+# per rule (an AWS managed rule group counts as one; the two used here have no extra fee)
+# per month, plus requests. The same in both regions below.
 PRICES_AS_OF = "2025-06-01"
 PRICES = {
     "us-east-1": {
@@ -38,7 +43,13 @@ PRICES = {
         "nat_gateway_gb": 0.045,
         "alb_hour": 0.0225,
         "alb_lcu_hour": 0.008,
-        "alarm_month": 0.10,         # standard resolution
+        "alarm_month": 0.10,         # standard resolution, per alarm metric
+        "dashboard_month": 3.00,     # beyond the account's first 3
+        "sns_million_publishes": 0.50,
+        "sns_email_100k": 2.00,
+        "waf_acl_month": 5.00,
+        "waf_rule_month": 1.00,
+        "waf_million_requests": 0.60,
         "kms_key_month": 1.00,
         "ecr_gb_month": 0.10,
         "logs_ingested_gb": 0.50,
@@ -59,6 +70,12 @@ PRICES = {
         "alb_hour": 0.0252,
         "alb_lcu_hour": 0.008,
         "alarm_month": 0.10,
+        "dashboard_month": 3.00,
+        "sns_million_publishes": 0.50,
+        "sns_email_100k": 2.00,
+        "waf_acl_month": 5.00,
+        "waf_rule_month": 1.00,
+        "waf_million_requests": 0.60,
         "kms_key_month": 1.00,
         "ecr_gb_month": 0.10,
         "logs_ingested_gb": 0.57,
@@ -68,7 +85,8 @@ PRICES = {
 }
 
 # Resources with no charge of their own (the launch template is priced through its Auto
-# Scaling group; public ACM certificates are free; SSM parameters: standard tier).
+# Scaling group; public ACM certificates are free; SSM parameters: standard tier; a topic's
+# subscriptions through the topic's line; a web ACL's association through the web ACL's).
 FREE_TYPES = {
     "aws_vpc", "aws_subnet", "aws_internet_gateway", "aws_route_table", "aws_route",
     "aws_route_table_association", "aws_default_security_group", "aws_security_group",
@@ -76,7 +94,7 @@ FREE_TYPES = {
     "aws_iam_role", "aws_iam_role_policy", "aws_iam_role_policy_attachment", "aws_iam_instance_profile",
     "aws_ecr_lifecycle_policy", "aws_ecr_repository_policy", "aws_launch_template",
     "aws_lb_target_group", "aws_lb_listener", "aws_acm_certificate", "aws_acm_certificate_validation",
-    "aws_ssm_parameter",
+    "aws_ssm_parameter", "aws_kms_alias", "aws_sns_topic_subscription", "aws_wafv2_web_acl_association",
 }
 
 # Plan actions after which the resource exists (a replacement counts once).
@@ -219,8 +237,10 @@ def _load_balancer(resource: Resource, plan: dict, prices: dict) -> list[Line]:
 
 
 def _log_group(resource: Resource, plan: dict, prices: dict) -> list[Line]:
-    return [Line(resource.address, "log group", 0.0, f"${prices['logs_ingested_gb']:.2f}/GB ingested, "
-                                                     f"${prices['logs_stored_gb_month']:.2f}/GB-month stored")]
+    days = resource.after.get("retention_in_days")
+    kept = f"kept {days} days" if days else "kept forever"
+    usage = f"${prices['logs_ingested_gb']:.2f}/GB ingested, ${prices['logs_stored_gb_month']:.2f}/GB-month stored"
+    return [Line(resource.address, f"log group ({kept})", 0.0, usage)]
 
 
 def _repository(resource: Resource, plan: dict, prices: dict) -> list[Line]:
@@ -239,7 +259,36 @@ def _kms_key(resource: Resource, plan: dict, prices: dict) -> list[Line]:
 
 
 def _alarm(resource: Resource, plan: dict, prices: dict) -> list[Line]:
-    return [Line(resource.address, "alarm (standard resolution)", prices["alarm_month"])]
+    """Billed per metric the alarm evaluates: one, or each metric of its metric-math queries."""
+    metrics = sum(1 for query in resource.after.get("metric_query") or [] if query.get("metric")) or 1
+    what = "alarm (standard resolution" + (f", {metrics} metrics)" if metrics > 1 else ")")
+    return [Line(resource.address, what, prices["alarm_month"] * metrics)]
+
+
+def _dashboard(resource: Resource, plan: dict, prices: dict) -> list[Line]:
+    # Counted: whether it falls within the account's 3 free ones cannot be known from the plan.
+    return [Line(resource.address, "dashboard (an account's first 3 are free)", prices["dashboard_month"])]
+
+
+def _topic(resource: Resource, plan: dict, prices: dict) -> list[Line]:
+    return [Line(resource.address, "SNS topic", 0.0,
+                 f"within the free tier (1M publishes, 1,000 emails a month); beyond it "
+                 f"${prices['sns_million_publishes']:.2f}/million publishes, "
+                 f"${prices['sns_email_100k']:.2f}/100,000 emails")]
+
+
+def _web_acl(resource: Resource, plan: dict, prices: dict) -> list[Line]:
+    rules = len(resource.after.get("rule") or [])
+    return [Line(resource.address, f"WAF web ACL + {rules} rules",
+                 prices["waf_acl_month"] + prices["waf_rule_month"] * rules,
+                 f"${prices['waf_million_requests']:.2f}/million requests")]
+
+
+def _scaling_policy(resource: Resource, plan: dict, prices: dict) -> list[Line]:
+    """Target tracking: Auto Scaling makes and keeps two alarms for it (high and low)."""
+    if resource.after.get("policy_type") != "TargetTrackingScaling":
+        return [Line(resource.address, "scaling policy", 0.0)]
+    return [Line(resource.address, "target tracking (its 2 alarms)", prices["alarm_month"] * 2)]
 
 
 PRICERS = {
@@ -253,6 +302,10 @@ PRICERS = {
     "aws_route53_record": _dns_record,
     "aws_kms_key": _kms_key,
     "aws_cloudwatch_metric_alarm": _alarm,
+    "aws_cloudwatch_dashboard": _dashboard,
+    "aws_sns_topic": _topic,
+    "aws_wafv2_web_acl": _web_acl,
+    "aws_autoscaling_policy": _scaling_policy,
 }
 
 
@@ -291,14 +344,22 @@ def default_single_plan() -> dict:
     `terraform show -json` lists them on a first deploy (the free ones left out)."""
     config = Config()
     compute, host_role = "module.compute[0]", "module.compute[0].module.host_role"
+    monitoring = "module.monitoring"
+    alarms = [_created(f"{monitoring}.aws_cloudwatch_metric_alarm.this[\"{name}\"]", "aws_cloudwatch_metric_alarm",
+                       {}, monitoring) for name in ("status-check-failed", "disk-nearly-full", "updater-failures")]
     return {"variables": {"region": {"value": config.aws.region}}, "resource_changes": [
         _created(f"{compute}.aws_instance.this", "aws_instance", {
             "instance_type": config.compute.instance_type,
             "root_block_device": [{"volume_type": "gp3", "volume_size": config.compute.root_volume_gb}]}, compute),
         _created(f"{compute}.aws_eip.this", "aws_eip", {"domain": "vpc"}, compute),
         _created(f"{compute}.aws_cloudwatch_metric_alarm.recover", "aws_cloudwatch_metric_alarm", {}, compute),
-        _created(f"{host_role}.aws_cloudwatch_log_group.this", "aws_cloudwatch_log_group", {}, host_role),
+        _created(f"{host_role}.aws_cloudwatch_log_group.this", "aws_cloudwatch_log_group",
+                 {"retention_in_days": 365}, host_role),
         _created("module.registry.aws_ecr_repository.this", "aws_ecr_repository", {}, "module.registry"),
+        _created(f"{monitoring}.aws_kms_key.alerts", "aws_kms_key", {}, monitoring),
+        _created(f"{monitoring}.aws_sns_topic.alerts", "aws_sns_topic", {}, monitoring),
+        *alarms,
+        _created(f"{monitoring}.aws_cloudwatch_dashboard.this", "aws_cloudwatch_dashboard", {}, monitoring),
     ]}
 
 

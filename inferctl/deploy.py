@@ -255,7 +255,8 @@ def deploy(config: Config, *, yes: bool = False, ami: str | None = None, image: 
     values = tf.outputs(ws)
     print(f"deploy: done; the service answers on {values.get('url')}", flush=True)
     for name in ("mode", "ami_id", "instance_id", "public_ip", "autoscaling_group_name", "alb_dns_name",
-                 "repository_url", "tracked_image", "app_image_digest", "log_group_name"):
+                 "repository_url", "tracked_image", "app_image_digest", "log_group_name", "dashboard_url",
+                 "alerts_topic_arn", "waf_mode"):
         if values.get(name):
             print(f"  {name:24} {values[name]}", flush=True)
     return values

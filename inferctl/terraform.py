@@ -35,7 +35,7 @@ KEEP = {".terraform", PLAN_FILE}
 
 # Every service the modules call; each is pointed at the local endpoint.
 LOCAL_SERVICES = ["acm", "autoscaling", "cloudwatch", "dynamodb", "ec2", "ecr", "elbv2", "iam",
-                  "kms", "logs", "route53", "s3", "ssm", "sts"]
+                  "kms", "logs", "route53", "s3", "sns", "ssm", "sts", "wafv2"]
 LOCAL_CREDENTIALS = {"access_key": "testing", "secret_key": "testing"}
 
 # moto fidelity gaps that would show as a perpetual diff (a second plan that is never
@@ -43,10 +43,14 @@ LOCAL_CREDENTIALS = {"access_key": "testing", "secret_key": "testing"}
 # module's own code. Nothing here applies to AWS.
 # - moto echoes a launch template's own tags back as a "launch-template" tag
 #   specification inside the template data (AWS does not allow that resource type there);
-# - moto drops the description of rules that reference a security group.
+# - moto drops the description of rules that reference a security group;
+# - moto's scaling policies have no Enabled flag (read as false) and an empty predictive
+#   scaling configuration (read as a block) where AWS has none.
 MOTO_SHIMS = {
     "modules/fleet": {"resource": {
         "aws_launch_template": {"this": {"lifecycle": {"ignore_changes": ["tag_specifications"]}}},
+        "aws_autoscaling_policy": {"requests_per_target": {"lifecycle": {
+            "ignore_changes": ["enabled", "predictive_scaling_configuration"]}}},
         "aws_vpc_security_group_egress_rule": {
             "alb_to_instances": {"lifecycle": {"ignore_changes": ["description"]}}},
         "aws_vpc_security_group_ingress_rule": {
@@ -100,6 +104,7 @@ def tfvars(config: Config, *, ami_id: str = "", app_image_digest: str = "",
         "root_volume_size": config.compute.root_volume_gb,
         "fleet_min": config.compute.fleet_min,
         "fleet_max": config.compute.fleet_max,
+        "requests_per_target": config.compute.requests_per_target,
         "certificate_arn": config.compute.certificate_arn,
         "domain": config.dns.domain,
         "subdomain": config.dns.subdomain,
@@ -113,6 +118,10 @@ def tfvars(config: Config, *, ami_id: str = "", app_image_digest: str = "",
         "health_timeout": config.updater.health_timeout,
         "api_keys_parameter": api_keys_parameter,
         "bad_digests_path": bad_digests_path,
+        "alert_email": config.alerts.email,
+        "waf_enabled": config.waf.enabled,
+        "waf_block": config.waf.block,
+        "waf_rate_limit": config.waf.rate_limit,
     }
 
 

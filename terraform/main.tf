@@ -103,9 +103,35 @@ module "fleet" {
   app_image_digest    = var.app_image_digest
   min_size            = var.fleet_min
   max_size            = var.fleet_max
+  requests_per_target = var.requests_per_target
   certificate_arn     = var.certificate_arn
   domain_name         = local.fqdn
   zone_name           = var.domain
+}
+
+module "waf" {
+  source = "./modules/waf"
+  count  = var.mode == "fleet" && var.waf_enabled ? 1 : 0
+
+  name         = "${var.project}-alb"
+  resource_arn = module.fleet[0].alb_arn
+  block        = var.waf_block
+  rate_limit   = var.waf_rate_limit
+}
+
+# Alarms to the <project>-alerts topic and the golden-signals dashboard, for either mode.
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  name                    = var.project
+  mode                    = var.mode
+  instance_id             = one(module.compute[*].instance_id)
+  autoscaling_group_name  = one(module.fleet[*].autoscaling_group_name)
+  alb_arn_suffix          = one(module.fleet[*].alb_arn_suffix)
+  target_group_arn_suffix = one(module.fleet[*].target_group_arn_suffix)
+  extra_alarm_arns        = module.compute[*].recovery_alarm_arn
+  web_acl_name            = one(module.waf[*].web_acl_name)
+  alert_email             = var.alert_email
 }
 
 module "dns" {

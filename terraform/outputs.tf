@@ -92,3 +92,33 @@ output "vpc_id" {
   description = "The VPC."
   value       = module.network.vpc_id
 }
+
+output "alerts_topic_arn" {
+  description = "SNS topic every alarm notifies (ALARM and OK)."
+  value       = module.monitoring.topic_arn
+}
+
+output "alarm_names" {
+  description = "The monitoring alarms of this mode, by alarm (see terraform/modules/monitoring/README.md for each one's runbook)."
+  value       = module.monitoring.alarm_names
+}
+
+output "dashboard_url" {
+  description = "The stack's CloudWatch dashboard (golden signals)."
+  value       = module.monitoring.dashboard_url
+}
+
+output "scaling_policy_name" {
+  description = "fleet: the target tracking policy (null in single mode or with requests_per_target = 0)."
+  value       = one(module.fleet[*].scaling_policy_name)
+}
+
+output "waf_web_acl_arn" {
+  description = "fleet with waf_enabled: the web ACL on the ALB (null otherwise)."
+  value       = one(module.waf[*].web_acl_arn)
+}
+
+output "waf_mode" {
+  description = "fleet with waf_enabled: count or block (null otherwise)."
+  value       = one(module.waf[*].mode)
+}

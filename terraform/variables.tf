@@ -157,6 +157,17 @@ variable "fleet_max" {
   }
 }
 
+variable "requests_per_target" {
+  description = "fleet: target of the scaling policy, requests per instance and minute (ALBRequestCountPerTarget), within fleet_min..fleet_max; 0 = no scaling policy."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.requests_per_target >= 0 && floor(var.requests_per_target) == var.requests_per_target
+    error_message = "requests_per_target must be 0 (no scaling policy) or a whole number of requests per instance and minute."
+  }
+}
+
 variable "certificate_arn" {
   description = "fleet: an existing ACM certificate for the ALB; empty = request one for <subdomain>.<domain>, validated through DNS."
   type        = string
@@ -276,6 +287,45 @@ variable "log_retention_days" {
   validation {
     condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
     error_message = "log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ..., 365, ...)."
+  }
+}
+
+variable "alert_email" {
+  description = "Email address subscribed to the alerts topic <project>-alerts (AWS mails a confirmation link first); empty = no subscription."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alert_email == "" || can(regex("^[A-Za-z0-9._%+'-]+@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\\.[A-Za-z]{2,63}$", var.alert_email))
+    error_message = "alert_email must be an email address like ops@example.com (or empty)."
+  }
+}
+
+variable "waf_enabled" {
+  description = "fleet: put a WAF web ACL on the ALB (AWS common and known-bad-inputs rules, a rate limit per IP); about $8/month plus $0.60 per million requests."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = !var.waf_enabled || var.mode == "fleet"
+    error_message = "waf_enabled needs mode = fleet: the web ACL sits on the ALB, and a single instance has none."
+  }
+}
+
+variable "waf_block" {
+  description = "false = count mode (the WAF's rules only count what they match); true = they block."
+  type        = bool
+  default     = false
+}
+
+variable "waf_rate_limit" {
+  description = "Requests per 5 minutes from one IP above which the WAF's rate rule matches."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.waf_rate_limit >= 100 && var.waf_rate_limit <= 2000000000 && floor(var.waf_rate_limit) == var.waf_rate_limit
+    error_message = "waf_rate_limit must be a whole number of requests per 5 minutes from 100 to 2000000000."
   }
 }
 

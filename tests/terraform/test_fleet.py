@@ -1,22 +1,33 @@
-"""Fleet mode applied to moto: launch template, ASG, ALB + ACM, alias record; idempotent;
-checked via boto3; destroyed. Tests run in order against one stack.
+"""Fleet mode applied to moto: launch template, ASG with its scaling policy, ALB + ACM + WAF
+(count mode), alarms and dashboard, alias record; idempotent; checked via boto3; destroyed.
+Tests run in order against one stack.
 
 moto has no Auto Scaling instance refresh API (StartInstanceRefresh/DescribeInstanceRefreshes):
-the refresh settings and what a new AMI does are checked in the plan JSON instead.
+the refresh settings and what a new AMI does are checked in the plan JSON instead. The WAF's
+other modes (block; off) are checked in plans of the applied stack with other values.
 """
 
 import base64
+import json
 import re
 
 import pytest
 from tfstack import (
+    REQUESTS_PER_TARGET,
+    WAF_RATE_LIMIT,
     api_keys_parameter_arn,
+    assert_alarms_notify_the_topic,
     assert_host_role_reads_only_its_parameters,
     assert_role_pulls_only_its_repository,
+    assert_topic_encrypted_for_cloudwatch,
+    dashboard,
+    dashboard_metrics,
     no_port_22,
+    planned_changes,
     resources_of_type,
 )
 
+from inferctl import cost
 from inferctl import terraform as tf
 
 INSTALLS = re.compile(r"apt-get|apt |yum |dnf |pip3? install|curl |wget |runcmd:|packages:")
@@ -116,8 +127,148 @@ def test_instance_refresh_in_the_plan(stack):
     (group,) = resources_of_type(stack.first_plan, "aws_autoscaling_group")
     (refresh,) = group["instance_refresh"]
     assert refresh["strategy"] == "Rolling"
-    assert refresh["preferences"][0]["min_healthy_percentage"] == 50
+    (preferences,) = refresh["preferences"]
+    # full capacity throughout: new instances first (up to twice the group), rollback on failure
+    assert preferences["min_healthy_percentage"] == 100
+    assert preferences["max_healthy_percentage"] == 200
+    assert preferences["auto_rollback"] is True
     assert group["health_check_type"] == "ELB"
+    assert "desired_capacity" not in group  # left to AWS and the scaling policy, never reset by an apply
+
+
+# --- the ALB's names as CloudWatch knows them ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def alb(stack):
+    elbv2 = stack.client("elbv2")
+    (lb,) = elbv2.describe_load_balancers(Names=["tt-fleet"])["LoadBalancers"]
+    (group,) = elbv2.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"]
+    return {"arn": lb["LoadBalancerArn"],
+            "suffix": lb["LoadBalancerArn"].split(":loadbalancer/")[1],               # app/<name>/<id>
+            "target_group_suffix": group["TargetGroupArn"].split(":")[-1]}            # targetgroup/<name>/<id>
+
+
+def test_scaling_policy_tracks_requests_per_target(stack, alb):
+    (policy,) = stack.client("autoscaling").describe_policies(AutoScalingGroupName="tt-fleet")["ScalingPolicies"]
+    assert policy["PolicyName"] == stack.outputs["scaling_policy_name"] == "tt-fleet-requests-per-target"
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    tracking = policy["TargetTrackingConfiguration"]
+    assert tracking["TargetValue"] == REQUESTS_PER_TARGET
+    assert tracking["PredefinedMetricSpecification"] == {
+        "PredefinedMetricType": "ALBRequestCountPerTarget",
+        "ResourceLabel": f"{alb['suffix']}/{alb['target_group_suffix']}"}
+    # requests_per_target = 0: no policy
+    changes = planned_changes(stack.plan(requests_per_target=0).data)
+    assert changes["module.fleet[0].aws_autoscaling_policy.requests_per_target[0]"] == ["delete"]
+
+
+def test_alerts_topic_is_encrypted_and_has_no_subscription(stack):
+    assert_topic_encrypted_for_cloudwatch(stack)
+    sns = stack.client("sns")
+    assert sns.list_subscriptions_by_topic(TopicArn=stack.outputs["alerts_topic_arn"])["Subscriptions"] == []
+
+
+def test_alarms_on_the_load_balancer_and_group_notify_the_topic(stack, alb):
+    alarms = assert_alarms_notify_the_topic(stack, {
+        "unhealthy-targets", "no-healthy-targets", "latency-p99", "target-5xx-rate", "alb-5xx-rate",
+        "disk-nearly-full", "updater-failures"})
+    assert set(alarms) == set(stack.outputs["alarm_names"])   # no auto-recovery alarm in a fleet
+    target = [{"Name": "LoadBalancer", "Value": alb["suffix"]},
+              {"Name": "TargetGroup", "Value": alb["target_group_suffix"]}]
+    for name, metric in (("unhealthy-targets", "UnHealthyHostCount"), ("no-healthy-targets", "HealthyHostCount"),
+                         ("latency-p99", "TargetResponseTime")):
+        alarm = alarms[name]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ApplicationELB", metric)
+        assert sorted(alarm["Dimensions"], key=lambda d: d["Name"]) == target
+    assert alarms["latency-p99"]["ExtendedStatistic"] == "p99" and alarms["latency-p99"]["Threshold"] == 1
+    assert alarms["no-healthy-targets"]["ComparisonOperator"] == "LessThanThreshold"
+    for name, metric in (("target-5xx-rate", "HTTPCode_Target_5XX_Count"), ("alb-5xx-rate", "HTTPCode_ELB_5XX_Count")):
+        queries = {q["Id"]: q for q in alarms[name]["Metrics"]}
+        assert set(queries) == {"rate", "errors", "requests"}
+        assert queries["rate"]["ReturnData"] is True and "100 * FILL(errors, 0)" in queries["rate"]["Expression"]
+        for query_id, metric_name in (("errors", metric), ("requests", "RequestCount")):
+            stat = queries[query_id]["MetricStat"]
+            assert stat["Metric"]["MetricName"] == metric_name and stat["Stat"] == "Sum"
+            assert stat["Metric"]["Dimensions"] == [{"Name": "LoadBalancer", "Value": alb["suffix"]}]
+    disk = alarms["disk-nearly-full"]
+    assert disk["MetricName"] == "disk_used_percent" and disk["Statistic"] == "Maximum"
+    assert disk["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": "tt-fleet"}]
+    assert alarms["updater-failures"]["Dimensions"] == [{"Name": "Project", "Value": "tt-fleet"}]
+
+
+def test_dashboard_shows_the_load_balancer_group_and_waf(stack, alb):
+    body = dashboard(stack)
+    rows = dashboard_metrics(body)
+    named = {row[1] for row in rows}
+    assert {"RequestCount", "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count", "TargetResponseTime",
+            "CPUUtilization", "disk_used_percent", "mem_used_percent", "GroupInServiceInstances",
+            "BlockedRequests", "CountedRequests"} <= named
+    text = json.dumps(body)
+    for name in (alb["suffix"], alb["target_group_suffix"], "tt-fleet-alb"):
+        assert f'"{name}"' in text
+    assert all("tt-fleet" in row for row in rows if row[1] in ("CPUUtilization", "disk_used_percent",
+                                                               "GroupInServiceInstances"))
+    assert {row[-1]["stat"] for row in rows if row[1] == "TargetResponseTime"} == {"p50", "p99"}
+    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    assert len(alarm_widget["properties"]["alarms"]) == 7
+    # the ASG publishes the capacity metrics the dashboard shows
+    (group,) = stack.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=["tt-fleet"])["AutoScalingGroups"]
+    assert {"GroupInServiceInstances", "GroupDesiredCapacity"} <= {m["Metric"] for m in group["EnabledMetrics"]}
+
+
+def test_waf_on_the_alb_in_count_mode(stack, alb):
+    wafv2 = stack.client("wafv2")
+    acl = wafv2.get_web_acl_for_resource(ResourceArn=alb["arn"])["WebACL"]
+    assert acl["ARN"] == stack.outputs["waf_web_acl_arn"] and acl["Name"] == "tt-fleet-alb"
+    assert stack.outputs["waf_mode"] == "count"
+    assert acl["DefaultAction"] == {"Allow": {}}
+    assert acl["VisibilityConfig"]["CloudWatchMetricsEnabled"] is True
+    rules = {rule["Name"]: rule for rule in acl["Rules"]}
+    assert set(rules) == {"rate-limit-per-ip", "AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+    rate = rules["rate-limit-per-ip"]
+    assert rate["Action"] == {"Count": {}}
+    assert rate["Statement"]["RateBasedStatement"]["Limit"] == WAF_RATE_LIMIT
+    assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+    for name in ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"):
+        assert rules[name]["OverrideAction"] == {"Count": {}}
+        assert rules[name]["Statement"]["ManagedRuleGroupStatement"]["VendorName"] == "AWS"
+    assert all(rule["VisibilityConfig"]["CloudWatchMetricsEnabled"] for rule in rules.values())
+
+
+def test_cost_estimate_prices_every_resource_of_the_plan(stack):
+    estimate = cost.estimate(stack.first_plan, "eu-west-1")
+    assert not [line for line in estimate.lines if line.monthly is None]
+    whats = {line.what for line in estimate.lines}
+    assert {"WAF web ACL + 3 rules", "target tracking (its 2 alarms)", "SNS topic", "KMS key",
+            "alarm (standard resolution, 2 metrics)", "dashboard (an account's first 3 are free)"} <= whats
+    alarm_metrics = sum(round(line.monthly / 0.10) for line in estimate.lines if line.what.startswith("alarm"))
+    assert alarm_metrics == 9   # 5 one-metric alarms + 2 on two metrics each
+
+
+def _acl_rules(plan: dict) -> dict[str, dict]:
+    (acl,) = resources_of_type(plan, "aws_wafv2_web_acl")
+    return {rule["name"]: rule for rule in acl["rule"]}
+
+
+def test_waf_blocks_only_when_told_to(stack):
+    rules = _acl_rules(stack.plan(waf_block=True).data)
+    (action,) = rules["rate-limit-per-ip"]["action"]
+    assert action["block"] and not action["count"]
+    common = rules["AWSManagedRulesCommonRuleSet"]
+    (override,) = common["override_action"]
+    assert override["none"] and not override["count"]
+    # inference bodies are larger than the common rules' 8 KB: that rule only ever counts
+    (overridden,) = common["statement"][0]["managed_rule_group_statement"][0]["rule_action_override"]
+    assert overridden["name"] == "SizeRestrictions_BODY" and overridden["action_to_use"][0]["count"]
+
+
+def test_waf_off_removes_the_acl_and_its_association(stack):
+    changes = planned_changes(stack.plan(waf_enabled=False).data)
+    assert changes["module.waf[0].aws_wafv2_web_acl.this"] == ["delete"]
+    assert changes["module.waf[0].aws_wafv2_web_acl_association.this"] == ["delete"]
+    assert {address for address, actions in changes.items() if actions == ["delete"]} == {
+        "module.waf[0].aws_wafv2_web_acl.this", "module.waf[0].aws_wafv2_web_acl_association.this"}
 
 
 def test_new_ami_rolls_by_instance_refresh_and_says_so(stack, seeded):

@@ -9,17 +9,24 @@ import re
 
 import pytest
 from tfstack import (
+    ALERT_EMAIL,
     REGION,
+    alerts_topic,
     api_keys_parameter_arn,
     bad_digests_arn,
     applied_role_statements,
+    assert_alarms_notify_the_topic,
     assert_host_role_reads_only_its_parameters,
     assert_role_pulls_only_its_repository,
+    assert_topic_encrypted_for_cloudwatch,
+    dashboard,
+    dashboard_metrics,
     no_port_22,
     reads_parameters,
     resources_of_type,
 )
 
+from inferctl import cost
 from inferctl import terraform as tf
 from inferctl.local.docker import LOCAL_REGISTRY
 
@@ -131,6 +138,63 @@ def test_dns_a_record_and_recovery_alarm(stack):
     (alarm,) = stack.client("cloudwatch").describe_alarms(AlarmNames=["tt-single-auto-recovery"])["MetricAlarms"]
     assert alarm["AlarmActions"][0].endswith(":ec2:recover")
     assert alarm["Dimensions"] == [{"Name": "InstanceId", "Value": stack.outputs["instance_id"]}]
+
+
+def test_alerts_topic_is_encrypted_and_mails_the_configured_address(stack):
+    key_arn = assert_topic_encrypted_for_cloudwatch(stack)
+    assert key_arn == stack.client("kms").describe_key(KeyId="alias/tt-single-alerts")["KeyMetadata"]["Arn"]
+    subscriptions = stack.client("sns").list_subscriptions_by_topic(
+        TopicArn=stack.outputs["alerts_topic_arn"])["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", ALERT_EMAIL)]
+    assert alerts_topic(stack)["DisplayName"] == "tt-single alerts"
+
+
+def test_alarms_on_the_instance_notify_the_topic(stack):
+    alarms = assert_alarms_notify_the_topic(stack, {"status-check-failed", "disk-nearly-full", "updater-failures"})
+    instance = [{"Name": "InstanceId", "Value": stack.outputs["instance_id"]}]
+    status = alarms["status-check-failed"]
+    assert (status["Namespace"], status["MetricName"]) == ("AWS/EC2", "StatusCheckFailed")
+    assert status["Dimensions"] == instance
+    disk = alarms["disk-nearly-full"]
+    assert (disk["Namespace"], disk["MetricName"], disk["Dimensions"]) == ("Inference", "disk_used_percent", instance)
+    assert disk["Threshold"] == 85 and disk["TreatMissingData"] == "notBreaching"
+    updater = alarms["updater-failures"]
+    assert (updater["Namespace"], updater["MetricName"]) == ("Inference", "updater_failures")
+    assert updater["Dimensions"] == [{"Name": "Project", "Value": "tt-single"}]
+    assert updater["Statistic"] == "Sum" and updater["TreatMissingData"] == "notBreaching"
+    # the auto-recovery alarm stays as it was: recover, no notification of its own
+    assert alarms["auto-recovery"]["AlarmActions"][0].endswith(":ec2:recover")
+    assert set(alarms) == {"status-check-failed", "disk-nearly-full", "updater-failures", "auto-recovery"}
+
+
+def test_dashboard_shows_the_instance(stack):
+    body = dashboard(stack)
+    instance = stack.outputs["instance_id"]
+    rows = dashboard_metrics(body)
+    assert {row[1] for row in rows} >= {"requests", "responses_5xx", "latency_ms", "CPUUtilization",
+                                        "disk_used_percent", "mem_used_percent", "StatusCheckFailed"}
+    assert all(row[2:4] == ["InstanceId", instance] for row in rows)
+    assert {row[-1]["stat"] for row in rows if row[1] == "latency_ms"} == {"p50", "p99"}
+    (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
+    recovery = stack.client("cloudwatch").describe_alarms(AlarmNames=["tt-single-auto-recovery"])["MetricAlarms"][0]
+    assert recovery["AlarmArn"] in alarm_widget["properties"]["alarms"]
+    assert len(alarm_widget["properties"]["alarms"]) == 4
+    assert not any("ApplicationELB" in row[0] for row in rows)
+
+
+def test_cost_estimate_prices_every_resource_of_the_plan(stack):
+    # the plan of test_second_plan_is_empty (deploy's own plan was printed, not kept)
+    estimate = cost.estimate(stack.first_plan or tf.plan(stack.ws).data, "eu-west-1")
+    assert not [line for line in estimate.lines if line.monthly is None]
+    assert sum(line.what.startswith("alarm") for line in estimate.lines) == 4   # 3 + the auto-recovery alarm
+    assert "log group (kept 365 days)" in {line.what for line in estimate.lines}
+
+
+def test_no_waf_and_no_scaling_in_single_mode(stack):
+    planned = stack.first_plan or tf.plan(stack.ws).data
+    assert not [c for c in planned["resource_changes"]
+                if c["type"].startswith("aws_wafv2") or c["type"] == "aws_autoscaling_policy"]
+    assert stack.outputs.get("waf_web_acl_arn") is None and stack.outputs.get("scaling_policy_name") is None
 
 
 def test_new_ami_replaces_the_instance_and_says_so(stack, seeded, moto_server):

@@ -31,6 +31,16 @@ def zone_record_names(stack) -> list[str]:
     return [r["Name"] for r in route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]]
 
 
+def assert_no_monitoring_left(stack) -> None:
+    """No alarm, topic or dashboard of the stack (the KMS key waits out its deletion window)."""
+    name = stack.config.project.name
+    cloudwatch = stack.client("cloudwatch")
+    assert not cloudwatch.describe_alarms(AlarmNamePrefix=name)["MetricAlarms"]
+    assert not cloudwatch.list_dashboards(DashboardNamePrefix=name)["DashboardEntries"]
+    assert not [t for t in stack.client("sns").list_topics()["Topics"] if t["TopicArn"].endswith(f":{name}-alerts")]
+    assert not [a for a in stack.client("kms").list_aliases()["Aliases"] if a["AliasName"] == f"alias/{name}-alerts"]
+
+
 def test_single_leaves_nothing(destroyed):
     stack = destroyed["single"]
     ec2, out = stack.client("ec2"), stack.outputs
@@ -42,7 +52,7 @@ def test_single_leaves_nothing(destroyed):
     assert not [r for r in stack.client("ecr").describe_repositories()["repositories"]
                 if r["repositoryName"] == "tt-single"]
     assert not stack.client("logs").describe_log_groups(logGroupNamePrefix="/tt-single/")["logGroups"]
-    assert not stack.client("cloudwatch").describe_alarms(AlarmNamePrefix="tt-single")["MetricAlarms"]
+    assert_no_monitoring_left(stack)
     assert "single.example.test." not in zone_record_names(stack)
     assert tf.outputs(stack.ws) == {}
 
@@ -63,4 +73,7 @@ def test_fleet_leaves_nothing(destroyed):
     assert not [c for c in stack.client("acm").list_certificates()["CertificateSummaryList"]
                 if c["DomainName"] == "fleet.example.test"]
     assert not [n for n in zone_record_names(stack) if n.endswith("fleet.example.test.")]
+    assert_no_monitoring_left(stack)
+    assert not [acl for acl in stack.client("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"]
+                if acl["Name"] == "tt-fleet-alb"]
     assert tf.outputs(stack.ws) == {}

@@ -54,14 +54,24 @@ class Stack:
             tf.apply(self.ws, tf.plan(self.ws, destroy=True))
 
 
+ALERT_EMAIL = "oncall@example.test"   # the single stack's alerts subscription
+REQUESTS_PER_TARGET = 500             # the fleet stack's scaling target
+WAF_RATE_LIMIT = 2000                 # the fleet stack's WAF (on, count mode)
+
+
 def stack_config(mode: str, name: str = "") -> configuration.Config:
+    """single: alerts mailed to ALERT_EMAIL; fleet: the WAF in count mode and a scaling target."""
     name = name or f"tt-{mode}"
+    extra = ({"alerts": {"email": ALERT_EMAIL}} if mode == "single" else
+             {"waf": {"enabled": True, "rate_limit": WAF_RATE_LIMIT}})
     return configuration.load(overrides={
         "project": {"name": name, "target": "local"},
         "aws": {"region": REGION},
         "app": {"repository": name},
-        "compute": {"mode": mode, "fleet_min": 1, "fleet_max": 2},
+        "compute": {"mode": mode, "fleet_min": 1, "fleet_max": 2,
+                    **({"requests_per_target": REQUESTS_PER_TARGET} if mode == "fleet" else {})},
         "dns": {"domain": ZONE, "subdomain": mode},
+        **extra,
     })
 
 
@@ -87,6 +97,67 @@ def apply_stack(stack: Stack) -> Stack:
     tf.apply(stack.ws, planned)
     stack.outputs = tf.outputs(stack.ws)
     return stack
+
+
+def planned_changes(plan: dict) -> dict[str, list[str]]:
+    """Actions by resource address (managed resources of a plan JSON)."""
+    return {c["address"]: c["change"]["actions"] for c in plan["resource_changes"] if c["mode"] == "managed"}
+
+
+def alerts_topic(stack: Stack) -> dict:
+    """The stack's <project>-alerts topic: its attributes, as SNS holds them."""
+    sns = stack.client("sns")
+    arn = stack.outputs["alerts_topic_arn"]
+    assert arn.endswith(f":{stack.config.project.name}-alerts")
+    return sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+
+
+def assert_topic_encrypted_for_cloudwatch(stack: Stack) -> str:
+    """The topic is encrypted with a customer-managed key whose policy lets CloudWatch alarms
+    publish (the AWS-managed alias/aws/sns cannot: its policy is AWS's). Returns the key ARN."""
+    key_id = alerts_topic(stack)["KmsMasterKeyId"]
+    kms = stack.client("kms")
+    key = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert key["KeyManager"] == "CUSTOMER" and key["Enabled"]
+    assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"]
+    policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+    (for_cloudwatch,) = [s for s in policy["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert set(_listed(for_cloudwatch["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    return key["Arn"]
+
+
+def stack_alarms(stack: Stack) -> dict[str, dict]:
+    """The stack's CloudWatch alarms by name without the "<project>-" prefix."""
+    prefix = f"{stack.config.project.name}-"
+    alarms = stack.client("cloudwatch").describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+    return {alarm["AlarmName"][len(prefix):]: alarm for alarm in alarms}
+
+
+def assert_alarms_notify_the_topic(stack: Stack, expected: set[str]) -> dict[str, dict]:
+    """Exactly the monitoring alarms ``expected`` (as named in the alarm_names output), each
+    with the alerts topic as its ALARM and OK action and a runbook anchor; returns them."""
+    alarms = stack_alarms(stack)
+    names = stack.outputs["alarm_names"]
+    assert set(names) == expected
+    topic = stack.outputs["alerts_topic_arn"]
+    for key, name in names.items():
+        alarm = alarms[name[len(stack.config.project.name) + 1:]]
+        assert alarm["AlarmActions"] == [topic] and alarm["OKActions"] == [topic], alarm
+        assert alarm["ActionsEnabled"] is True
+        assert alarm["AlarmDescription"].endswith(f"terraform/modules/monitoring/README.md#{key}")
+    return alarms
+
+
+def dashboard(stack: Stack) -> dict:
+    """The stack's dashboard body, parsed (it must be JSON)."""
+    found = stack.client("cloudwatch").get_dashboard(DashboardName=stack.config.project.name)
+    assert stack.outputs["dashboard_url"].endswith(f"#dashboards/dashboard/{stack.config.project.name}")
+    return json.loads(found["DashboardBody"])
+
+
+def dashboard_metrics(body: dict) -> list[list]:
+    """Every metric row of the dashboard's metric widgets."""
+    return [row for widget in body["widgets"] if widget["type"] == "metric" for row in widget["properties"]["metrics"]]
 
 
 def no_port_22(permissions: list[dict]) -> bool:

@@ -33,12 +33,39 @@ def test_fqdn_from_domain():
     ("dns", "domain", "not a domain", "not a valid domain name"),
     ("updater", "schedule", "hourly; reboot", "calendar expression"),
     ("updater", "spread", "a while", "time span"),
+    ("alerts", "email", "oncall", "not a valid email address"),
+    ("alerts", "email", "on call@example.com", "not a valid email address"),
+    ("alerts", "email", "oncall@example", "not a valid email address"),
+    ("alerts", "email", ["oncall@example.com"], "expected str"),
+    ("waf", "rate_limit", 99, "must be between 100 and 2000000000 (requests per 5 minutes)"),
+    ("waf", "rate_limit", 2_000_000_001, "must be between 100 and 2000000000"),
+    ("waf", "block", "yes", "expected bool"),
+    ("compute", "requests_per_target", -1, "must be at least 0 (0 = no scaling policy)"),
 ])
 def test_bad_values_name_the_key(section, key, value, message):
     with pytest.raises(UserError) as err:
         config.load(overrides={section: {key: value}})
     assert f"[{section}].{key}" in str(err.value)
     assert message in str(err.value)
+
+
+def test_alerts_waf_and_scaling_defaults_and_values():
+    cfg = config.load()
+    assert cfg.alerts.email == ""                                       # no subscription
+    assert (cfg.waf.enabled, cfg.waf.block, cfg.waf.rate_limit) == (False, False, 1000)
+    assert cfg.compute.requests_per_target == 1000
+    cfg = config.load(overrides={"alerts": {"email": "on-call+inference@ops.example.co.uk"},
+                                 "compute": {"mode": "fleet", "requests_per_target": 0},
+                                 "waf": {"enabled": True, "block": True, "rate_limit": 100}})
+    assert cfg.alerts.email == "on-call+inference@ops.example.co.uk"
+    assert cfg.compute.requests_per_target == 0 and cfg.waf.enabled and cfg.waf.block
+
+
+def test_waf_needs_fleet_mode():
+    with pytest.raises(UserError) as err:
+        config.load(overrides={"waf": {"enabled": True}})
+    assert '[waf]: enabled = true needs [compute] mode = "fleet"' in str(err.value)
+    assert config.load(overrides={"waf": {"enabled": False, "block": True}}).waf.block  # off: nothing to check
 
 
 def test_unknown_key_and_section(tmp_path):
@@ -90,6 +117,10 @@ def env(monkeypatch, tmp_path):
     ("INFERCTL_IMAGE_AMI_REGIONS", "us-east-1, eu-central-1", "image", "ami_regions",     # list
      ["us-east-1", "eu-central-1"]),
     ("INFERCTL_NETWORK_INGRESS_CIDRS", "", "network", "ingress_cidrs", []),
+    ("INFERCTL_ALERTS_EMAIL", "oncall@example.com", "alerts", "email", "oncall@example.com"),
+    ("INFERCTL_WAF_BLOCK", "true", "waf", "block", True),
+    ("INFERCTL_WAF_RATE_LIMIT", "500", "waf", "rate_limit", 500),
+    ("INFERCTL_COMPUTE_REQUESTS_PER_TARGET", "0", "compute", "requests_per_target", 0),
 ])
 def test_environment_values_take_the_keys_type(env, name, value, section, key, expected):
     env.setenv(name, value)
@@ -123,6 +154,9 @@ def test_precedence_overrides_then_environment_then_file_then_defaults(env, tmp_
      "INFERCTL_NETWORK_PRIVATE_SUBNETS (network.private_subnets): 'maybe' is not a boolean"),
     ("INFERCTL_IMAGE_AMI_REGIONS", "us-east-1,mars-1",
      "INFERCTL_IMAGE_AMI_REGIONS (image.ami_regions): 'mars-1' is not a valid AWS region"),
+    ("INFERCTL_ALERTS_EMAIL", "oncall", "INFERCTL_ALERTS_EMAIL (alerts.email): 'oncall' is not a valid email address"),
+    ("INFERCTL_WAF_RATE_LIMIT", "10",
+     "INFERCTL_WAF_RATE_LIMIT (waf.rate_limit): 10 must be between 100 and 2000000000"),
 ])
 def test_a_bad_environment_value_names_the_variable_and_the_key(env, name, value, message):
     env.setenv(name, value)
@@ -136,6 +170,14 @@ def test_fleet_bounds_from_the_environment_name_the_variable(env):
     with pytest.raises(UserError, match=r"fleet_min \(9\) is larger than fleet_max \(4\) "
                                          r"\(set by INFERCTL_COMPUTE_FLEET_MIN\)"):
         config.load()
+
+
+def test_waf_without_fleet_from_the_environment_names_the_variable(env):
+    env.setenv("INFERCTL_WAF_ENABLED", "yes")
+    with pytest.raises(UserError, match=r"needs \[compute\] mode = \"fleet\".* \(set by INFERCTL_WAF_ENABLED\)"):
+        config.load()
+    env.setenv("INFERCTL_COMPUTE_MODE", "fleet")
+    assert config.load().waf.enabled
 
 
 def test_an_unknown_key_under_a_section_prefix_is_an_error(env):

@@ -148,9 +148,113 @@ def test_usage_only_resources_name_their_usage():
     assert "alias record (its queries are free)" in text and "usage only: $0.40/million queries" in text
 
 
+# --- monitoring, WAF and scaling: what issue 14 adds -------------------------------------
+
+def _monitoring(mode="fleet"):
+    """The monitoring module's priced resources as a plan lists them (fleet: 5 one-metric
+    alarms and 2 metric-math ones on two metrics each; single: 3 one-metric alarms)."""
+    module = "module.monitoring"
+    one_metric = (["unhealthy-targets", "no-healthy-targets", "latency-p99", "disk-nearly-full", "updater-failures"]
+                  if mode == "fleet" else ["status-check-failed", "disk-nearly-full", "updater-failures"])
+    error_rates = ["target-5xx-rate", "alb-5xx-rate"] if mode == "fleet" else []
+    metric_math = {"metric_query": [
+        {"id": "rate", "expression": "100 * errors / requests", "metric": []},
+        {"id": "errors", "expression": "", "metric": [{"metric_name": "HTTPCode_ELB_5XX_Count"}]},
+        {"id": "requests", "expression": "", "metric": [{"metric_name": "RequestCount"}]}]}
+    return [
+        _change(f"{module}.aws_kms_key.alerts", "aws_kms_key", {}, module=module),
+        _change(f"{module}.aws_kms_alias.alerts", "aws_kms_alias", {}, module=module),
+        _change(f"{module}.aws_sns_topic.alerts", "aws_sns_topic", {"name": "x-alerts"}, module=module),
+        _change(f"{module}.aws_sns_topic_subscription.email[0]", "aws_sns_topic_subscription", {"protocol": "email"},
+                module=module),
+        *(_change(f'{module}.aws_cloudwatch_metric_alarm.this["{name}"]', "aws_cloudwatch_metric_alarm",
+                  {"metric_name": name, "metric_query": []}, module=module) for name in one_metric),
+        *(_change(f'{module}.aws_cloudwatch_metric_alarm.error_rate["{name}"]', "aws_cloudwatch_metric_alarm",
+                  metric_math, module=module) for name in error_rates),
+        _change(f"{module}.aws_cloudwatch_dashboard.this", "aws_cloudwatch_dashboard", {"dashboard_name": "x"},
+                module=module),
+    ]
+
+
+def _waf(rules=3):
+    module = "module.waf[0]"
+    return [_change(f"{module}.aws_wafv2_web_acl.this", "aws_wafv2_web_acl",
+                    {"scope": "REGIONAL", "rule": [{"name": f"rule-{n}"} for n in range(rules)]}, module=module),
+            _change(f"{module}.aws_wafv2_web_acl_association.this", "aws_wafv2_web_acl_association", {}, module=module)]
+
+
+def _scaling(policy_type="TargetTrackingScaling"):
+    return _change("module.fleet[0].aws_autoscaling_policy.requests_per_target[0]", "aws_autoscaling_policy",
+                   {"policy_type": policy_type}, module="module.fleet[0]")
+
+
+def _line(estimate, address_part):
+    (line,) = [line for line in estimate.lines if address_part in line.address]
+    return line
+
+
+def test_alarms_are_priced_per_metric_they_evaluate():
+    estimate = cost.estimate(_plan(*_monitoring("fleet")), "us-east-1")
+    single_metric = _line(estimate, '"latency-p99"')
+    assert (single_metric.what, single_metric.monthly) == ("alarm (standard resolution)", pytest.approx(0.10))
+    metric_math = _line(estimate, '"alb-5xx-rate"')
+    assert (metric_math.what, metric_math.monthly) == ("alarm (standard resolution, 2 metrics)", pytest.approx(0.20))
+    alarms = [line for line in estimate.lines if "alarm" in line.what]
+    assert sum(line.monthly for line in alarms) == pytest.approx(0.90)   # 5 x 1 + 2 x 2 alarm metrics
+
+
+def test_dashboard_topic_and_key_of_the_monitoring_module():
+    estimate = cost.estimate(_plan(*_monitoring("single")), "eu-west-1")
+    dashboard = _line(estimate, "aws_cloudwatch_dashboard")
+    assert dashboard.monthly == pytest.approx(3.00) and "first 3 are free" in dashboard.what
+    topic = _line(estimate, "aws_sns_topic.alerts")
+    assert topic.monthly == 0.0 and topic.usage.startswith("within the free tier (1M publishes, 1,000 emails a month)")
+    assert "$2.00/100,000 emails" in topic.usage
+    assert _line(estimate, "aws_kms_key").monthly == pytest.approx(1.00)
+    assert estimate.free == 2                                               # the key's alias, the subscription
+    assert estimate.total == pytest.approx(3.00 + 1.00 + 0.30)
+    text = "\n".join(" ".join(line.split()) for line in estimate.render())
+    assert "SNS topic usage only: within the free tier" in text
+
+
+def test_waf_is_priced_per_web_acl_and_rule_plus_requests():
+    estimate = cost.estimate(_plan(*_waf(rules=3)), "us-east-1")
+    acl = _line(estimate, "aws_wafv2_web_acl.this")
+    assert acl.what == "WAF web ACL + 3 rules" and acl.monthly == pytest.approx(8.00)
+    assert acl.usage == "$0.60/million requests"
+    assert estimate.free == 1                                               # the association
+    assert any(line.endswith("$8.00/month + $0.60/million requests") for line in estimate.render())
+
+
+def test_target_tracking_counts_the_alarms_auto_scaling_makes():
+    line = _line(cost.estimate(_plan(_scaling()), "us-east-1"), "aws_autoscaling_policy")
+    assert line.what == "target tracking (its 2 alarms)" and line.monthly == pytest.approx(0.20)
+    assert _line(cost.estimate(_plan(_scaling("SimpleScaling")), "us-east-1"), "aws_autoscaling_policy").monthly == 0
+
+
+def test_log_group_line_names_its_retention_and_usage():
+    plan = _plan(*(_change(f"module.{name}.aws_cloudwatch_log_group.this", "aws_cloudwatch_log_group",
+                           {"retention_in_days": days}) for name, days in (("x", 365), ("y", 0))))
+    estimate = cost.estimate(plan, "us-east-1")
+    kept, forever = estimate.lines
+    assert kept.what == "log group (kept 365 days)" and forever.what == "log group (kept forever)"
+    assert kept.monthly == 0.0 and kept.usage == "$0.50/GB ingested, $0.03/GB-month stored"
+
+
+@pytest.mark.parametrize("region, total", [("us-east-1", 63.953 + 0.90 + 3.00 + 1.00 + 0.20 + 8.00),
+                                           ("eu-west-1", 69.10 + 0.90 + 3.00 + 1.00 + 0.20 + 8.00)])
+def test_fleet_with_monitoring_scaling_and_waf(region, total):
+    plan = _plan(*_fleet(), *_monitoring("fleet"), _scaling(), *_waf(), az_count=2, private_subnets=False)
+    estimate = cost.estimate(plan, region)
+    assert estimate.total == pytest.approx(total)
+    assert not [line for line in estimate.lines if line.monthly is None]     # every new type is priced
+
+
 def test_default_stack_and_seed_design_for_the_readme():
-    assert cost.estimate(cost.default_single_plan(), "us-east-1").total == pytest.approx(20.214)
-    assert cost.estimate(cost.default_single_plan(), "eu-west-1").total == pytest.approx(21.802)
+    # t3.small + 16 GB gp3 + EIP + recovery alarm ($20.21 in us-east-1), plus the monitoring
+    # module: KMS key $1, 3 alarms $0.30, the dashboard $3 (SNS topic: free tier)
+    assert cost.estimate(cost.default_single_plan(), "us-east-1").total == pytest.approx(24.514)
+    assert cost.estimate(cost.default_single_plan(), "eu-west-1").total == pytest.approx(26.102)
     seed = cost.estimate(cost.seed_plan(), "us-east-1")
     assert seed.total == pytest.approx(56.934)  # the issue: "about $57/month, most of it the NAT gateway"
     assert max(seed.lines, key=lambda line: line.monthly).what == "NAT gateway"
@@ -162,7 +266,7 @@ def test_entry_point_reads_a_plan_file_and_its_region(tmp_path, capsys):
     cost.main([str(path)])
     assert capsys.readouterr().out.splitlines()[-1].startswith("estimated $21.70/month in eu-west-1")
     cost.main(["--region", "us-east-1"])
-    assert capsys.readouterr().out.splitlines()[-1].startswith("estimated $20.21/month in us-east-1")
+    assert capsys.readouterr().out.splitlines()[-1].startswith("estimated $24.51/month in us-east-1")
 
 
 def test_deploy_prints_the_estimate_prefixed(capsys):

@@ -188,3 +188,108 @@ def test_host_role_has_the_ssm_agents_actions_but_no_managed_policy():
     policy = resources["aws_iam_role_policy"]
     assert policy["ssm_agent"]["policy"] == "${data.aws_iam_policy_document.ssm_agent.json}"
     assert policy["ssm_agent"]["role"] == policy["host"]["role"] == "${aws_iam_role.this.id}"
+
+
+# --- issue 14: monitoring, WAF, scaling: plumbing, endpoints, docs --------------------------
+
+def _blocks(parsed: dict, kind: str) -> dict:
+    """name -> body of the parsed file's blocks of one kind (variable, output, module)."""
+    return {name: body for block in parsed.get(kind, []) for name, body in block.items()}
+
+
+def test_tfvars_pass_the_alerts_waf_and_scaling_keys():
+    config = configuration.load(overrides={"compute": {"mode": "fleet", "requests_per_target": 250},
+                                           "dns": {"domain": "example.com"},
+                                           "alerts": {"email": "oncall@example.com"},
+                                           "waf": {"enabled": True, "block": True, "rate_limit": 300}})
+    values = tf.tfvars(config)
+    assert {key: values[key] for key in ("alert_email", "waf_enabled", "waf_block", "waf_rate_limit",
+                                         "requests_per_target")} == {
+        "alert_email": "oncall@example.com", "waf_enabled": True, "waf_block": True, "waf_rate_limit": 300,
+        "requests_per_target": 250}
+    defaults = tf.tfvars(configuration.load())
+    assert (defaults["alert_email"], defaults["waf_enabled"], defaults["waf_block"]) == ("", False, False)
+    assert (defaults["waf_rate_limit"], defaults["requests_per_target"]) == (1000, 1000)
+    # every value deploy writes is a root variable, with the same default as the config's
+    variables = _blocks(_hcl("variables.tf"), "variable")
+    assert set(values) <= set(variables)
+    for key in ("alert_email", "waf_enabled", "waf_block", "waf_rate_limit", "requests_per_target"):
+        assert variables[key]["default"] == defaults[key], key
+
+
+def test_the_email_check_is_the_same_in_the_config_and_in_terraform():
+    for relative in ("variables.tf", "modules/monitoring/variables.tf"):
+        (validation,) = _blocks(_hcl(relative), "variable")["alert_email"]["validation"]
+        pattern = re.search(r'regex\("(.*)", var\.alert_email\)', validation["condition"]).group(1)
+        assert pattern.replace("\\\\", "\\") == configuration.EMAIL_RE.pattern, relative
+
+
+def test_root_wires_monitoring_for_both_modes_and_the_waf_for_a_fleet_only():
+    modules = _blocks(_hcl("main.tf"), "module")
+    monitoring = modules["monitoring"]
+    assert "count" not in monitoring and monitoring["mode"] == "${var.mode}"
+    assert monitoring["instance_id"] == "${one(module.compute[*].instance_id)}"
+    assert monitoring["autoscaling_group_name"] == "${one(module.fleet[*].autoscaling_group_name)}"
+    assert monitoring["alert_email"] == "${var.alert_email}"
+    waf = modules["waf"]
+    assert waf["count"] == '${var.mode == "fleet" && var.waf_enabled ? 1 : 0}'
+    assert (waf["block"], waf["rate_limit"]) == ("${var.waf_block}", "${var.waf_rate_limit}")
+    assert modules["fleet"]["requests_per_target"] == "${var.requests_per_target}"
+
+
+# The AWS service each resource or data source type calls (None: computed locally, no call).
+SERVICE_BY_PREFIX = {
+    "aws_acm_": "acm", "aws_autoscaling_": "autoscaling", "aws_cloudwatch_log_": "logs",
+    "aws_cloudwatch_": "cloudwatch", "aws_ecr_": "ecr", "aws_lb": "elbv2", "aws_lb_": "elbv2",
+    "aws_iam_policy_document": None,
+    "aws_iam_": "iam", "aws_kms_": "kms", "aws_route53_": "route53", "aws_sns_": "sns", "aws_ssm_": "ssm",
+    "aws_wafv2_": "wafv2", "aws_caller_identity": "sts", "aws_partition": None, "aws_region": None,
+    **{name: "ec2" for name in ("aws_instance", "aws_eip", "aws_vpc", "aws_subnet", "aws_internet_gateway",
+                                "aws_nat_gateway", "aws_route", "aws_route_table", "aws_default_security_group",
+                                "aws_security_group", "aws_launch_template", "aws_ami", "aws_availability_zones")},
+    "aws_vpc_security_group_": "ec2", "aws_route_table_association": "ec2",
+}
+
+
+def _service(rtype: str) -> str | None:
+    if rtype in SERVICE_BY_PREFIX:
+        return SERVICE_BY_PREFIX[rtype]
+    prefixes = sorted((p for p in SERVICE_BY_PREFIX if p.endswith("_") and rtype.startswith(p)), key=len)
+    assert prefixes, f"{rtype}: which AWS service does it call? add it to SERVICE_BY_PREFIX"
+    return SERVICE_BY_PREFIX[prefixes[-1]]
+
+
+def test_the_local_endpoint_covers_every_service_the_configuration_calls():
+    """A service missing from LOCAL_SERVICES would be called on real AWS with fake credentials."""
+    types = set()
+    for path in (REPO / "terraform").rglob("*.tf"):
+        parsed = _hcl(path.relative_to(REPO / "terraform"))
+        types |= {rtype for kind in ("resource", "data") for block in parsed.get(kind, []) for rtype in block}
+    assert {"aws_sns_topic", "aws_wafv2_web_acl", "aws_cloudwatch_dashboard", "aws_autoscaling_policy"} <= types
+    needed = {_service(rtype) for rtype in types} - {None}
+    assert needed <= set(tf.LOCAL_SERVICES), sorted(needed - set(tf.LOCAL_SERVICES))
+
+
+@pytest.mark.parametrize("folder", ["."] + sorted(p.name for p in (REPO / "terraform" / "modules").iterdir()))
+def test_readme_tables_list_every_variable_and_output(folder):
+    base = REPO / "terraform" if folder == "." else REPO / "terraform" / "modules" / folder
+    relative = base.relative_to(REPO / "terraform")
+    readme = (base / "README.md").read_text()
+    sections = dict(re.findall(r"^## (Inputs|Outputs)\n(.*?)(?=^## |\Z)", readme, re.M | re.S))
+    inputs = re.findall(r"^\| `([a-z0-9_]+)` \|", sections["Inputs"], re.M)
+    outputs = re.findall(r"^\| `([a-z0-9_]+)` \|", sections["Outputs"], re.M)
+    assert sorted(inputs) == sorted(_blocks(_hcl(relative / "variables.tf"), "variable")), "README inputs"
+    assert sorted(outputs) == sorted(_blocks(_hcl(relative / "outputs.tf"), "output")), "README outputs"
+
+
+def test_every_alarm_has_its_runbook_entry():
+    """The alarms' descriptions point at terraform/modules/monitoring/README.md#<alarm>."""
+    module = _hcl("modules/monitoring/main.tf")
+    local = {name: value for block in module["locals"] for name, value in block.items()}
+    alarms = [*local["metric_alarms"], *local["error_rate_alarms"]]
+    assert len(alarms) == 8
+    assert local["runbook"] == "Runbook: terraform/modules/monitoring/README.md"
+    headings = re.findall(r"^### `([a-z0-9-]+)`", (REPO / "terraform/modules/monitoring/README.md").read_text(), re.M)
+    assert sorted(headings) == sorted(alarms)
+    readme = (REPO / "README.md").read_text()
+    assert all(f"`{alarm}`" in readme for alarm in alarms), "README.md: Alarms and runbook"

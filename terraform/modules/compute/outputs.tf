@@ -37,3 +37,8 @@ output "recovery_alarm_name" {
   description = "The auto-recovery alarm."
   value       = aws_cloudwatch_metric_alarm.recover.alarm_name
 }
+
+output "recovery_alarm_arn" {
+  description = "ARN of the auto-recovery alarm."
+  value       = aws_cloudwatch_metric_alarm.recover.arn
+}

@@ -136,24 +136,34 @@ resource "aws_autoscaling_group" "this" {
   name                      = var.name
   min_size                  = var.min_size
   max_size                  = var.max_size
-  desired_capacity          = var.min_size
   vpc_zone_identifier       = var.instance_subnet_ids
   target_group_arns         = [aws_lb_target_group.this.arn]
   health_check_type         = "ELB"
   health_check_grace_period = var.health_check_grace_period
+  # No desired_capacity: AWS starts the group at min_size and the scaling policy moves it
+  # between min_size and max_size; an apply never resets it (a new min_size above the current
+  # capacity raises it).
+
+  # The group's capacity metrics (free at 1-minute granularity) for the dashboard.
+  enabled_metrics = ["GroupDesiredCapacity", "GroupInServiceInstances", "GroupMaxSize", "GroupMinSize",
+  "GroupPendingInstances", "GroupTerminatingInstances", "GroupTotalInstances"]
 
   launch_template {
     id      = aws_launch_template.this.id
     version = aws_launch_template.this.latest_version
   }
 
-  # A new AMI makes a new launch template version, which starts this rolling refresh:
-  # the fleet's form of the roll, keeping at least half the capacity healthy.
+  # A new AMI makes a new launch template version, which starts this rolling refresh: the
+  # fleet's form of the roll. It keeps full capacity (new instances first, up to twice the
+  # group, each healthy before an old one goes) and rolls back to the previous launch
+  # template version when the refresh fails.
   instance_refresh {
     strategy = "Rolling"
 
     preferences {
-      min_healthy_percentage = 50
+      min_healthy_percentage = 100
+      max_healthy_percentage = 200
+      auto_rollback          = true
       instance_warmup        = var.health_check_grace_period
     }
   }
@@ -165,11 +175,32 @@ resource "aws_autoscaling_group" "this" {
   }
 }
 
+# Target tracking on the requests each instance gets (ALBRequestCountPerTarget: per target and
+# minute): Auto Scaling adds instances above the target and removes them well below it, within
+# min_size..max_size. requests_per_target = 0: no policy, the group stays at its capacity.
+resource "aws_autoscaling_policy" "requests_per_target" {
+  count = var.requests_per_target > 0 ? 1 : 0
+
+  name                      = "${var.name}-requests-per-target"
+  autoscaling_group_name    = aws_autoscaling_group.this.name
+  policy_type               = "TargetTrackingScaling"
+  estimated_instance_warmup = var.health_check_grace_period
+
+  target_tracking_configuration {
+    target_value = var.requests_per_target
+
+    predefined_metric_specification {
+      predefined_metric_type = "ALBRequestCountPerTarget"
+      resource_label         = "${aws_lb.this.arn_suffix}/${aws_lb_target_group.this.arn_suffix}"
+    }
+  }
+}
+
 # --- load balancer ---
 
 resource "aws_lb" "this" {
   # checkov:skip=CKV_AWS_91: access logs need an S3 bucket with a log-delivery policy; add one when the account has a log bucket.
-  # checkov:skip=CKV2_AWS_28: a WAF web ACL is an account-level decision with its own cost; attach one to this ALB if needed.
+  # checkov:skip=CKV2_AWS_28: the WAF is opt-in ([waf] enabled: modules/waf, associated from the root module), a decision with its own cost ($8/month + requests).
   # checkov:skip=CKV_AWS_150: deletion protection is a variable (deletion_protection) so test stacks can be destroyed; turn it on in production.
   name                       = local.short_name
   load_balancer_type         = "application"

@@ -28,6 +28,21 @@ output "alb_arn" {
   value       = aws_lb.this.arn
 }
 
+output "alb_arn_suffix" {
+  description = "ARN suffix of the ALB (app/<name>/<id>): its LoadBalancer dimension in CloudWatch."
+  value       = aws_lb.this.arn_suffix
+}
+
+output "target_group_arn_suffix" {
+  description = "ARN suffix of the target group (targetgroup/<name>/<id>): its TargetGroup dimension in CloudWatch."
+  value       = aws_lb_target_group.this.arn_suffix
+}
+
+output "scaling_policy_name" {
+  description = "The target tracking policy (null when requests_per_target = 0)."
+  value       = one(aws_autoscaling_policy.requests_per_target[*].name)
+}
+
 output "target_group_arn" {
   description = "ARN of the target group."
   value       = aws_lb_target_group.this.arn

@@ -127,9 +127,20 @@ variable "min_size" {
 }
 
 variable "max_size" {
-  description = "Maximum number of instances (room for the instance refresh to add capacity)."
+  description = "Maximum number of instances the scaling policy may reach."
   type        = number
   default     = 4
+}
+
+variable "requests_per_target" {
+  description = "Target of the scaling policy: requests per instance and minute (ALBRequestCountPerTarget); 0 = no scaling policy."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.requests_per_target >= 0
+    error_message = "requests_per_target must be 0 (no scaling policy) or a positive number of requests per instance and minute."
+  }
 }
 
 variable "health_check_path" {
@@ -139,7 +150,7 @@ variable "health_check_path" {
 }
 
 variable "health_check_grace_period" {
-  description = "Seconds a new instance gets before ELB health checks count (also the refresh warm-up)."
+  description = "Seconds a new instance gets before ELB health checks count (also the refresh and scaling warm-up)."
   type        = number
   default     = 120
 }
