@@ -107,9 +107,9 @@ def pinned(ref: str) -> str:
     """An immutable reference to the local image ``ref``, what the build starts FROM: its registry
     digest (name@sha256:...) when it was pulled from one, else its image id (sha256:..., a local
     base such as the debootstrap one). A tag can move between two builds; these cannot."""
-    digests = output(["docker", "image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}", ref])
-    return digests.split()[0] if digests.split() else output(["docker", "image", "inspect", "--format", "{{.Id}}",
-                                                              ref]).strip()
+    digests = output(["docker", "image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}",
+                      ref]).split()
+    return digests[0] if digests else output(["docker", "image", "inspect", "--format", "{{.Id}}", ref]).strip()
 
 
 def inspect(ref: str) -> ImageRef:
@@ -178,8 +178,9 @@ def build(tag: str = DEFAULT_TAG, base_image: str | None = None, extra_ca: str |
                         hint="pull it first, or leave it out to use the local debootstrap base image")
     source = _git("config", "--get", "remote.origin.url") or "https://github.com/inferctl/inferctl"
     base = pinned(base_image)
-    args = {"BASE_IMAGE": base, "BASE_NAME": base_image, "BASE_DIGEST": base.rsplit("@", 1)[-1], "VERSION": app_version(), "REVISION": revision(),
-            "SOURCE": source, "EXTRAS": extras, **(model.build_args(sha256) if model else {})}
+    args = {"BASE_IMAGE": base, "BASE_NAME": base_image, "BASE_DIGEST": base.rsplit("@", 1)[-1],
+            "VERSION": app_version(), "REVISION": revision(), "SOURCE": source, "EXTRAS": extras,
+            **(model.build_args(sha256) if model else {})}
     ensure(LOG.parent)
     with tempfile.TemporaryDirectory(prefix="app-image-") as tmp:
         context = _stage_context(Path(tmp) / "context", Path(extra_ca) if extra_ca else None)

@@ -38,9 +38,10 @@ def run(config: Config, host: str = "", *, connect: Callable | None = None, say=
     hosts) in turn; returns each host's last result. A failed run raises UserError."""
     if connect is None:
         from .hostspec.runner import host as connect
-    hosts = targets.resolve(host or default_target(config), config).hosts
+    host = host or default_target(config)
+    hosts = targets.resolve(host, config).hosts
     if not hosts:
-        raise UserError(f"no host to update for {host or default_target(config)!r}",
+        raise UserError(f"no host to update for {host!r}",
                         hint="is the service deployed (invoke deploy)? Pass --host to pick one")
     results = []
     for url in hosts:

@@ -62,9 +62,12 @@ def load(config: Config | None = None) -> KnownAnswer:
             expected, probs = row.get("probabilities"), got.get("probabilities") or {}
             if expected is None:
                 continue
-            pairs = ([(probs.get(c), p) for c, p in expected.items()] if isinstance(expected, dict)
-                     else list(zip(probs.values(), expected)) if len(probs) == len(expected) else [(None, 0)])
-            if not all(isinstance(a, (int, float)) and math.isclose(a, b, abs_tol=tolerance) for a, b in pairs):
+            if isinstance(expected, dict):        # by class name
+                have, want = [probs.get(c) for c in expected], list(expected.values())
+            else:                                 # in class order
+                have, want = list(probs.values()), expected
+            if len(have) != len(want) or not all(
+                    isinstance(a, (int, float)) and math.isclose(a, b, abs_tol=tolerance) for a, b in zip(have, want)):
                 return f"{row['features']} -> probabilities {probs}, expected {expected} (tolerance {tolerance:g})"
         return None
 

@@ -19,11 +19,9 @@ from .registry import DIGEST_RE
 
 
 class BadDigests:
-    def __init__(self, path: str, env=None, *, identity=imds.instance_identity, ssm=aws.ssm):
+    def __init__(self, path: str, env=None):
         self.path = path.rstrip("/")
         self.env = os.environ if env is None else env
-        self.identity = identity
-        self.call = ssm
 
     def name(self, digest: str) -> str:
         if not DIGEST_RE.fullmatch(digest):
@@ -31,7 +29,7 @@ class BadDigests:
         return f"{self.path}/{digest.split(':', 1)[1]}"
 
     def _where(self) -> tuple[str, str, dict]:
-        region, creds = self.identity(imds.endpoint(self.env))
+        region, creds = imds.instance_identity(imds.endpoint(self.env))
         return aws.endpoint_url("ssm", region, self.env), region, creds
 
     def lookup(self, digest: str) -> dict | None:
@@ -40,7 +38,7 @@ class BadDigests:
         endpoint, region, creds = self._where()
         name = self.name(digest)
         try:
-            answer = self.call(endpoint, region, creds, "GetParameter", {"Name": name}, name)
+            answer = aws.ssm(endpoint, region, creds, "GetParameter", {"Name": name}, name)
         except aws.AwsError as exc:
             if exc.kind == "ParameterNotFound":
                 return None
@@ -57,7 +55,7 @@ class BadDigests:
         record = json.dumps({"digest": digest, "event": event, "reason": reason[:900], "host": socket.gethostname()})
         name = self.name(digest)
         try:
-            self.call(endpoint, region, creds, "PutParameter",
+            aws.ssm(endpoint, region, creds, "PutParameter",
                       {"Name": name, "Value": record, "Type": "String", "Overwrite": False,
                        "Description": f"a host rolled back {digest[:19]}...: the fleet refuses it"}, name)
         except aws.AwsError as exc:
