@@ -54,6 +54,7 @@ PRICES = {
         "ecr_gb_month": 0.10,
         "logs_ingested_gb": 0.50,
         "logs_stored_gb_month": 0.03,
+        "custom_metric_month": 0.30,  # first 10,000 metrics, prorated by the hours a metric gets data
         "dns_million_queries": 0.40,
     },
     "eu-west-1": {
@@ -80,9 +81,15 @@ PRICES = {
         "ecr_gb_month": 0.10,
         "logs_ingested_gb": 0.57,
         "logs_stored_gb_month": 0.03,
+        "custom_metric_month": 0.30,
         "dns_million_queries": 0.40,
     },
 }
+
+# The custom metrics each host publishes into its log group (EMF; terraform/modules/monitoring/
+# README.md): 7 by instance and 3 for each of 7 routes. Usage-billed: a route without traffic
+# in an hour costs nothing that hour.
+HOST_METRICS = 7 + 3 * 7
 
 # Resources with no charge of their own (the launch template is priced through its Auto
 # Scaling group; public ACM certificates are free; SSM parameters: standard tier; a topic's
@@ -239,7 +246,9 @@ def _load_balancer(resource: Resource, plan: dict, prices: dict) -> list[Line]:
 def _log_group(resource: Resource, plan: dict, prices: dict) -> list[Line]:
     days = resource.after.get("retention_in_days")
     kept = f"kept {days} days" if days else "kept forever"
-    usage = f"${prices['logs_ingested_gb']:.2f}/GB ingested, ${prices['logs_stored_gb_month']:.2f}/GB-month stored"
+    usage = (f"${prices['logs_ingested_gb']:.2f}/GB ingested, ${prices['logs_stored_gb_month']:.2f}/GB-month stored; "
+             f"the hosts' metrics in it: up to {HOST_METRICS} per host at ${prices['custom_metric_month']:.2f}/month "
+             f"(${HOST_METRICS * prices['custom_metric_month']:.2f}), by the hours they get data")
     return [Line(resource.address, f"log group ({kept})", 0.0, usage)]
 
 
@@ -346,7 +355,14 @@ def default_single_plan() -> dict:
     compute, host_role = "module.compute[0]", "module.compute[0].module.host_role"
     monitoring = "module.monitoring"
     alarms = [_created(f"{monitoring}.aws_cloudwatch_metric_alarm.this[\"{name}\"]", "aws_cloudwatch_metric_alarm",
-                       {}, monitoring) for name in ("status-check-failed", "disk-nearly-full", "updater-failures")]
+                       {}, monitoring)
+              for name in ("status-check-failed", "latency-p99", "disk-nearly-full", "updater-failures")]
+    # the 5xx rate: metric math on two metrics (responses_5xx and requests), two alarm metrics
+    alarms.append(_created(f"{monitoring}.aws_cloudwatch_metric_alarm.error_rate[\"host-5xx-rate\"]",
+                           "aws_cloudwatch_metric_alarm", {"metric_query": [
+                               {"id": "rate", "metric": []},
+                               {"id": "errors", "metric": [{"metric_name": "responses_5xx"}]},
+                               {"id": "requests", "metric": [{"metric_name": "requests"}]}]}, monitoring))
     return {"variables": {"region": {"value": config.aws.region}}, "resource_changes": [
         _created(f"{compute}.aws_instance.this", "aws_instance", {
             "instance_type": config.compute.instance_type,

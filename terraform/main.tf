@@ -19,20 +19,32 @@ locals {
   image_repo  = var.image_repository != "" ? var.image_repository : module.registry.repository_url
   tracked_ref = "${local.image_repo}:${var.image_tag}"
 
+  # The fleet's Auto Scaling group, named here because its hosts' user-data carries the name
+  # (FLEET_GROUP): the group's own name attribute would make a cycle (group -> launch template
+  # -> user-data -> group). inferctl finds the group by the project's name.
+  autoscaling_group_name = var.project
+
   # The only thing a launch does: write these overrides of the baked defaults
   # (/etc/inference/defaults.env). In fleet mode the ALB terminates TLS, so Caddy serves
   # plain HTTP (DOMAIN empty). API_KEYS_PARAMETER: the hosts fetch their keys from SSM at boot.
-  # BAD_DIGESTS_PATH: where the hosts share the digests they rolled back.
+  # BAD_DIGESTS_PATH: where the hosts share the digests they rolled back. LOG_GROUP and
+  # METRICS_NAMESPACE: where the hosts ship their logs and the metrics the monitoring module
+  # alarms on (its README: "Metrics the hosts publish"); PROJECT: the dimension of the fleet-wide
+  # updater_failures; FLEET_GROUP: a fleet host also publishes them by group.
   inference_env = merge(
     {
-      INFERENCE_IMAGE = local.tracked_ref
-      DOMAIN          = var.mode == "single" ? local.fqdn : ""
-      HEALTH_TIMEOUT  = tostring(var.health_timeout)
-      UPDATE_SCHEDULE = var.update_schedule
-      UPDATE_SPREAD   = var.update_spread
+      INFERENCE_IMAGE   = local.tracked_ref
+      DOMAIN            = var.mode == "single" ? local.fqdn : ""
+      HEALTH_TIMEOUT    = tostring(var.health_timeout)
+      UPDATE_SCHEDULE   = var.update_schedule
+      UPDATE_SPREAD     = var.update_spread
+      LOG_GROUP         = local.log_group_name
+      METRICS_NAMESPACE = var.metrics_namespace
+      PROJECT           = var.project
     },
     var.api_keys_parameter != "" ? { API_KEYS_PARAMETER = var.api_keys_parameter } : {},
     var.bad_digests_path != "" ? { BAD_DIGESTS_PATH = var.bad_digests_path } : {},
+    var.mode == "fleet" ? { FLEET_GROUP = local.autoscaling_group_name } : {},
   )
   # Unquoted KEY=value lines, as in defaults.env: systemd's EnvironmentFile, the updater and
   # the provisioning scripts all read them the same way.
@@ -40,7 +52,11 @@ locals {
   user_data          = templatefile("${path.module}/templates/user-data.yaml.tftpl", { env_file = local.inference_env_file })
 
   host_role_arn = one(concat(module.compute[*].role_arn, module.fleet[*].role_arn))
-  service_host  = one(concat(module.compute[*].public_ip, module.fleet[*].alb_dns_name))
+  # The host role module's log group. Indexed, not one(concat(module.compute[*]...)): a splat
+  # over a module waits for all of its outputs, the instance's among them, which waits for
+  # the user-data that carries this name (a cycle); an indexed output is its own graph node.
+  log_group_name = var.mode == "single" ? module.compute[0].log_group_name : module.fleet[0].log_group_name
+  service_host   = one(concat(module.compute[*].public_ip, module.fleet[*].alb_dns_name))
 }
 
 module "network" {
@@ -87,26 +103,27 @@ module "fleet" {
   source = "./modules/fleet"
   count  = var.mode == "fleet" ? 1 : 0
 
-  name                = var.project
-  ami_id              = local.ami_id
-  instance_type       = var.instance_type
-  vpc_id              = module.network.vpc_id
-  alb_subnet_ids      = module.network.public_subnet_ids
-  instance_subnet_ids = var.private_subnets ? module.network.private_subnet_ids : module.network.public_subnet_ids
-  ingress_cidrs       = var.ingress_cidrs
-  root_volume_size    = var.root_volume_size
-  user_data           = local.user_data
-  repository_arn      = module.registry.repository_arn
-  api_keys_parameter  = var.api_keys_parameter
-  bad_digests_path    = var.bad_digests_path
-  log_retention_days  = var.log_retention_days
-  app_image_digest    = var.app_image_digest
-  min_size            = var.fleet_min
-  max_size            = var.fleet_max
-  requests_per_target = var.requests_per_target
-  certificate_arn     = var.certificate_arn
-  domain_name         = local.fqdn
-  zone_name           = var.domain
+  name                   = var.project
+  ami_id                 = local.ami_id
+  instance_type          = var.instance_type
+  vpc_id                 = module.network.vpc_id
+  alb_subnet_ids         = module.network.public_subnet_ids
+  instance_subnet_ids    = var.private_subnets ? module.network.private_subnet_ids : module.network.public_subnet_ids
+  ingress_cidrs          = var.ingress_cidrs
+  root_volume_size       = var.root_volume_size
+  user_data              = local.user_data
+  repository_arn         = module.registry.repository_arn
+  api_keys_parameter     = var.api_keys_parameter
+  bad_digests_path       = var.bad_digests_path
+  log_retention_days     = var.log_retention_days
+  app_image_digest       = var.app_image_digest
+  autoscaling_group_name = local.autoscaling_group_name
+  min_size               = var.fleet_min
+  max_size               = var.fleet_max
+  requests_per_target    = var.requests_per_target
+  certificate_arn        = var.certificate_arn
+  domain_name            = local.fqdn
+  zone_name              = var.domain
 }
 
 module "waf" {
@@ -132,6 +149,7 @@ module "monitoring" {
   extra_alarm_arns        = module.compute[*].recovery_alarm_arn
   web_acl_name            = one(module.waf[*].web_acl_name)
   alert_email             = var.alert_email
+  metrics_namespace       = var.metrics_namespace
 }
 
 module "dns" {

@@ -50,7 +50,7 @@ output "instance_role_name" {
 
 output "log_group_name" {
   description = "CloudWatch log group the hosts write to."
-  value       = one(concat(module.compute[*].log_group_name, module.fleet[*].log_group_name))
+  value       = local.log_group_name
 }
 
 output "repository_url" {

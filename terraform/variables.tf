@@ -290,6 +290,17 @@ variable "log_retention_days" {
   }
 }
 
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the metrics the hosts publish (METRICS_NAMESPACE in their inference.env) and the monitoring module's alarms and dashboard read. No \"#\": the hosts' env file would read it as a comment."
+  type        = string
+  default     = "Inference"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/:-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be a custom CloudWatch namespace (letters, digits, . _ / : -; not AWS/...)."
+  }
+}
+
 variable "alert_email" {
   description = "Email address subscribed to the alerts topic <project>-alerts (AWS mails a confirmation link first); empty = no subscription."
   type        = string

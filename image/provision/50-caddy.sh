@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Caddy in front of the active slot; the updater's timer (and its schedule) and unattended-upgrades on.
+# Caddy in front of the active slot; the updater's timer (and its schedule), the log shipper and
+# unattended-upgrades on.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.bash
 . "$(dirname "$0")/lib.bash"
@@ -7,7 +8,7 @@ set -euo pipefail
 caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile >/dev/null 2>&1 \
   || { caddy validate --config /etc/caddy/Caddyfile --adapter caddyfile; die "Caddyfile invalid"; }
 systemctl enable caddy.service unattended-upgrades.service inference-update.timer \
-  inference-update-schedule.service
+  inference-update-schedule.service inference-logship.service
 systemctl restart caddy.service
 systemctl start inference-update-schedule.service inference-update.timer
 for _ in $(seq 50); do

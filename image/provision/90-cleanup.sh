@@ -22,6 +22,9 @@ for user in root $BOOTSTRAP_USERS; do
   rm -f "$home/.ssh/authorized_keys" "$home/.bash_history"
 done
 
+log "removing the log shipper's resume point (a cursor into the bake's journal)"
+rm -rf /var/lib/inference/logship
+
 log "emptying the API keys: each instance makes or gets its own"
 truncate -s 0 /etc/inference/api-keys
 

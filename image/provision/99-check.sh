@@ -24,6 +24,7 @@ fi
 leftover_logs="$(find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' -o -name '*@*.journal' \) | head -5)"
 [ -z "$leftover_logs" ] || fail "old logs: $leftover_logs"
 [ ! -s /etc/inference/api-keys ] || fail "API keys in /etc/inference/api-keys"
+[ ! -e /var/lib/inference/logship/cursor ] || fail "the log shipper's cursor in /var/lib/inference/logship"
 for unit in "${SSH_UNITS[@]}"; do
   state="$(systemctl is-enabled "$unit" 2>/dev/null || true)"
   [ "$state" = masked ] || fail "$unit is '$state', not masked"

@@ -48,6 +48,11 @@ SANDBOX = {
         "RestrictAddressFamilies": NET, "CapabilityBoundingSet": FILE_ACCESS | {"cap_chown"},
         "SystemCallFilter": True,
     },
+    # root without capabilities: the journal's files are root's; its state is a StateDirectory=
+    "inference-logship.service": {
+        **COMMON, "ProtectSystem": "strict", "ProtectHome": "yes", "ReadWritePaths": set(),
+        "RestrictAddressFamilies": NET, "CapabilityBoundingSet": set(), "SystemCallFilter": True,
+    },
     "inference@.service": {
         **COMMON, "ProtectSystem": "full", "ProtectHome": "read-only", "ReadWritePaths": set(),
         "RestrictAddressFamilies": NET, "CapabilityBoundingSet": FILE_ACCESS | {"cap_chown"},

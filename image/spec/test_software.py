@@ -143,7 +143,9 @@ def test_docker_daemon_settings(host):
     config = json.loads(host.file("/etc/docker/daemon.json").content_string)
     assert config["live-restore"] is True
     assert config["no-new-privileges"] is True
-    assert config["log-driver"] == "json-file" and "max-size" in config["log-opts"]
+    # the containers' lines go to the journal (capped by journald.conf.d), which
+    # inference-logship ships to CloudWatch Logs
+    assert config["log-driver"] == "journald"
 
 
 def test_docker_bridge_resolves_new_containers_fast(host):
@@ -200,3 +202,17 @@ def test_updater_entry_point_finds_its_package(host):
         pytest.skip("no updater in this image")
     usage = host.run("/usr/local/sbin/inference-update --help")
     assert usage.rc == 0 and usage.stdout.startswith("usage: inference-update"), usage.stderr
+
+
+def test_log_shipper_follows_the_settings(host):
+    """inference-logship is enabled; with LOG_GROUP (inference.env) it runs, without it it has
+    exited cleanly (nothing to ship to). Never failed either way."""
+    service = host.service("inference-logship.service")
+    assert service.is_enabled
+    settings = host.run("cat /etc/inference/defaults.env /etc/inference/inference.env 2>/dev/null").stdout
+    groups = re.findall(r"^LOG_GROUP=(.*)$", settings, re.M)
+    props = _props(host, "inference-logship.service", "ActiveState", "Result", "NRestarts")
+    if groups and groups[-1].strip():
+        assert props["ActiveState"] == "active", f"LOG_GROUP={groups[-1]} but the shipper is {props}"
+    else:
+        assert props["ActiveState"] in ("inactive", "active") and props["Result"] == "success", props

@@ -32,6 +32,9 @@ ROWS: dict[str, tuple[str, str]] = {
                            "never takes traffic (zero failed requests under load), recorded bad, not retried"),
     "image_inference_fails": ("a new image whose /health passes but POST /api/infer fails",
                               "never takes traffic (the inference gate), recorded bad, zero failed requests"),
+    "stalled_pull": ("the registry stalls mid-pull (blob requests dropped, the connection left open)",
+                     "the run fails as pull_failed within PULL_TIMEOUT, zero failed requests, the digest not "
+                     "blamed; the next run completes the swap"),
 }
 
 RESULTS: dict[str, str] = {}    # row -> "passed" / "FAILED", filled as the tier runs

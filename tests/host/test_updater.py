@@ -4,8 +4,8 @@ A host of its own (tracking inference:updater-test, so no other host's tag moves
 so the test alone triggers runs. The steps build on each other, in file order:
 v1 baked -> v2 under load -> unchanged -> broken v3 under load -> no retry -> v3 whose inference
 fails -> v4 -> rollback -> ... -> the fault matrix's swap rows (fault_matrix.py): the updater killed
-at each step of a swap, then a reboot in the middle of one, each under load and ending with the
-service answering POST /api/infer correctly.
+at each step of a swap, then a reboot in the middle of one, then a pull that stalls, each under
+load and ending with the service answering POST /api/infer correctly.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ V1, V2, V3, V4 = "1.0.0", "2.0.0-updater", "3.0.0-broken", "4.0.0-updater"
 V3I = "3.1.0-no-inference"
 SWAPS = {"before_switch": "5.0.0-killed", "after_switch": "6.0.0-killed", "after_drain": "7.0.0-killed",
          "reboot": "8.0.0-rebooted"}
+STALLED = "9.0.0-stalled"
+STALL_TIMEOUT = 20  # seconds: the stalled pull's bound for its row (PULL_TIMEOUT; the host default is 900)
 BROKEN_TIMEOUT = 25  # seconds the broken v3 gets (the host default is 90)
 
 
@@ -64,7 +66,7 @@ class Scenario:
 def scenario(app_refs):
     images = {V1: provision.APP_BUILD_TAG, V2: rig.variant(V2), V3: rig.variant(V3, broken=True),
               V3I: rig.variant(V3I, broken_inference=True), V4: rig.variant(V4),
-              **{version: rig.variant(version) for version in SWAPS.values()}}
+              **{version: rig.variant(version) for version in (*SWAPS.values(), STALLED)}}
     host = rig.updater_host(NAME, TAG, images[V1])
     try:
         yield Scenario(host, images)
@@ -293,3 +295,32 @@ def test_a_reboot_while_draining_serves_the_new_slot_after_boot(scenario):
     follow = rig.run_updater(host, "run")
     assert follow.code == 0 and "state_repaired" in follow.events, follow.records or follow.stderr
     _one_slot_left(scenario, version)
+
+
+@pytest.mark.fault("stalled_pull")
+def test_a_stalled_pull_fails_in_its_bound_and_the_next_run_completes(scenario):
+    """The registry stops answering mid-pull: every request for a blob is dropped (the manifest
+    still comes), so `docker pull` hangs on an open connection. The run fails as pull_failed once
+    PULL_TIMEOUT is up, the serving slot never stops, the digest is not blamed, the lock is free;
+    with the registry back the next run completes the swap."""
+    host = scenario.host
+    prior = rig.served_version(host, scenario.key)
+    digest = scenario.push(STALLED)
+    ip, port = registry.ADDRESS.split(":")
+    rule = ["INPUT", "-s", host.address, "-d", ip, "-p", "tcp", "--dport", port,
+            "-m", "string", "--string", "/blobs/", "--algo", "bm", "-j", "DROP"]
+    host.exec(f"echo PULL_TIMEOUT={STALL_TIMEOUT} >> /etc/inference/inference.env")
+    subprocess.run(["iptables", "-w", "-I", *rule], check=True)
+    try:
+        run, load = scenario.update_under_load("run")
+    finally:
+        subprocess.run(["iptables", "-w", "-D", *rule], check=False)
+        host.exec("sed -i '/^PULL_TIMEOUT=/d' /etc/inference/inference.env")
+    assert run.code == 1 and run.last()["event"] == "pull_failed", run.records or run.stderr
+    assert "timed out" in run.last()["reason"] and STALL_TIMEOUT <= run.seconds < STALL_TIMEOUT + 60
+    assert load.result.failed == 0, load.result.failures[:10]
+    assert rig.served_version(host, scenario.key) == prior and rig.infers(host, scenario.key) == ""
+    assert digest not in rig.state(host)["bad"]
+    follow = rig.run_updater(host, "run")
+    assert follow.code == 0 and follow.last()["event"] == "updated", follow.records or follow.stderr
+    _one_slot_left(scenario, STALLED)

@@ -64,6 +64,11 @@ def test_launch_template_imdsv2_encrypted_root_small_user_data(stack, seeded):
     user_data = base64.b64decode(data["UserData"]).decode()
     assert len(user_data.encode()) < 1024 and not INSTALLS.search(user_data)
     assert "DOMAIN=\n" in user_data  # the ALB terminates TLS: Caddy serves plain HTTP
+    # where the hosts ship their logs and metrics, and the group their group metrics name
+    assert stack.outputs["log_group_name"] == "/tt-fleet/hosts"
+    assert "LOG_GROUP=/tt-fleet/hosts\n" in user_data and "METRICS_NAMESPACE=Inference\n" in user_data
+    assert "PROJECT=tt-fleet\n" in user_data
+    assert f"FLEET_GROUP={stack.outputs['autoscaling_group_name']}\n" in user_data
 
 
 def test_autoscaling_group_uses_elb_health_across_azs(stack):
@@ -209,6 +214,7 @@ def test_dashboard_shows_the_load_balancer_group_and_waf(stack, alb):
     assert all("tt-fleet" in row for row in rows if row[1] in ("CPUUtilization", "disk_used_percent",
                                                                "GroupInServiceInstances"))
     assert {row[-1]["stat"] for row in rows if row[1] == "TargetResponseTime"} == {"p50", "p99"}
+    assert not [row for row in rows if "Route" in row]   # per-route series are per instance (README)
     (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
     assert len(alarm_widget["properties"]["alarms"]) == 7
     # the ASG publishes the capacity metrics the dashboard shows

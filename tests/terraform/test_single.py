@@ -127,6 +127,11 @@ def test_user_data_only_writes_the_env_file(stack):
     assert "INFERENCE_IMAGE=" + stack.outputs["tracked_image"] + "\n" in user_data
     assert "DOMAIN=single.example.test" in user_data
     assert "UPDATE_SCHEDULE=hourly\n" in user_data and "UPDATE_SPREAD=15min\n" in user_data  # unquoted
+    # where the host ships its logs and metrics: its role's log group, the monitoring namespace
+    assert stack.outputs["log_group_name"] == "/tt-single/hosts"
+    assert "LOG_GROUP=/tt-single/hosts\n" in user_data and "METRICS_NAMESPACE=Inference\n" in user_data
+    assert "PROJECT=tt-single\n" in user_data
+    assert "FLEET_GROUP" not in user_data
 
 
 def test_dns_a_record_and_recovery_alarm(stack):
@@ -150,7 +155,8 @@ def test_alerts_topic_is_encrypted_and_mails_the_configured_address(stack):
 
 
 def test_alarms_on_the_instance_notify_the_topic(stack):
-    alarms = assert_alarms_notify_the_topic(stack, {"status-check-failed", "disk-nearly-full", "updater-failures"})
+    alarms = assert_alarms_notify_the_topic(stack, {"status-check-failed", "latency-p99", "host-5xx-rate",
+                                                    "disk-nearly-full", "updater-failures"})
     instance = [{"Name": "InstanceId", "Value": stack.outputs["instance_id"]}]
     status = alarms["status-check-failed"]
     assert (status["Namespace"], status["MetricName"]) == ("AWS/EC2", "StatusCheckFailed")
@@ -162,23 +168,56 @@ def test_alarms_on_the_instance_notify_the_topic(stack):
     assert (updater["Namespace"], updater["MetricName"]) == ("Inference", "updater_failures")
     assert updater["Dimensions"] == [{"Name": "Project", "Value": "tt-single"}]
     assert updater["Statistic"] == "Sum" and updater["TreatMissingData"] == "notBreaching"
+    # latency and 5xx from what the host publishes: its worst minute's p99, its 5xx per 100 requests
+    latency = alarms["latency-p99"]
+    assert (latency["Namespace"], latency["MetricName"], latency["Dimensions"]) == ("Inference", "latency_p99_ms",
+                                                                                   instance)
+    assert latency["Statistic"] == "Maximum" and "ExtendedStatistic" not in latency
+    assert (latency["Period"], latency["EvaluationPeriods"], latency["DatapointsToAlarm"]) == (300, 3, 2)
+    assert latency["Threshold"] == 1000 and latency["ComparisonOperator"] == "GreaterThanThreshold"
+    assert latency["TreatMissingData"] == "notBreaching"
+    rate = alarms["host-5xx-rate"]
+    assert (rate["Threshold"], rate["EvaluationPeriods"], rate["DatapointsToAlarm"]) == (5, 3, 2)
+    assert rate["TreatMissingData"] == "notBreaching"
+    queries = {q["Id"]: q for q in rate["Metrics"]}
+    assert set(queries) == {"rate", "errors", "requests"}
+    assert queries["rate"]["ReturnData"] is True
+    assert queries["rate"]["Expression"] == "IF(FILL(requests, 0) >= 20, 100 * FILL(errors, 0) / (FILL(requests, 0)), 0)"
+    for query_id, metric_name in (("errors", "responses_5xx"), ("requests", "requests")):
+        stat = queries[query_id]["MetricStat"]
+        assert (stat["Metric"]["Namespace"], stat["Metric"]["MetricName"]) == ("Inference", metric_name)
+        assert stat["Metric"]["Dimensions"] == instance and (stat["Stat"], stat["Period"]) == ("Sum", 300)
     # the auto-recovery alarm stays as it was: recover, no notification of its own
     assert alarms["auto-recovery"]["AlarmActions"][0].endswith(":ec2:recover")
-    assert set(alarms) == {"status-check-failed", "disk-nearly-full", "updater-failures", "auto-recovery"}
+    assert set(alarms) == {"status-check-failed", "latency-p99", "host-5xx-rate", "disk-nearly-full",
+                           "updater-failures", "auto-recovery"}
 
 
 def test_dashboard_shows_the_instance(stack):
     body = dashboard(stack)
     instance = stack.outputs["instance_id"]
     rows = dashboard_metrics(body)
-    assert {row[1] for row in rows} >= {"requests", "responses_5xx", "latency_ms", "CPUUtilization",
-                                        "disk_used_percent", "mem_used_percent", "StatusCheckFailed"}
+    assert {row[1] for row in rows} >= {"requests", "responses_4xx", "responses_5xx", "latency_p50_ms",
+                                        "latency_p99_ms", "CPUUtilization", "disk_used_percent", "mem_used_percent",
+                                        "StatusCheckFailed"}
+    assert "latency_ms" not in {row[1] for row in rows}
     assert all(row[2:4] == ["InstanceId", instance] for row in rows)
-    assert {row[-1]["stat"] for row in rows if row[1] == "latency_ms"} == {"p50", "p99"}
+    # the instance's latency: the Maximum of the minutes' exact percentiles, the alarm's line in ms
+    (latency,) = [w for w in body["widgets"] if w["properties"].get("title", "").startswith("Latency at Caddy")]
+    assert [(row[1], row[-1]["stat"]) for row in latency["properties"]["metrics"]] == [
+        ("latency_p50_ms", "Maximum"), ("latency_p99_ms", "Maximum")]
+    assert latency["properties"]["annotations"]["horizontal"][0]["value"] == 1000
+    # by route: requests, 5xx and p99 of every route, each a line
+    routes = ["/api/infer", "/health", "/ready", "/metrics", "/openapi.json", "/", "other"]
+    by_route = [row for row in rows if "Route" in row]
+    assert {row[1] for row in by_route} == {"requests", "responses_5xx", "latency_p99_ms"}
+    for metric in ("requests", "responses_5xx", "latency_p99_ms"):
+        assert [row[5] for row in by_route if row[1] == metric] == routes
+        assert all(row[4] == "Route" and row[-1]["label"] == row[5] for row in by_route)
     (alarm_widget,) = [w for w in body["widgets"] if w["type"] == "alarm"]
     recovery = stack.client("cloudwatch").describe_alarms(AlarmNames=["tt-single-auto-recovery"])["MetricAlarms"][0]
     assert recovery["AlarmArn"] in alarm_widget["properties"]["alarms"]
-    assert len(alarm_widget["properties"]["alarms"]) == 4
+    assert len(alarm_widget["properties"]["alarms"]) == 6
     assert not any("ApplicationELB" in row[0] for row in rows)
 
 
@@ -186,7 +225,8 @@ def test_cost_estimate_prices_every_resource_of_the_plan(stack):
     # the plan of test_second_plan_is_empty (deploy's own plan was printed, not kept)
     estimate = cost.estimate(stack.first_plan or tf.plan(stack.ws).data, "eu-west-1")
     assert not [line for line in estimate.lines if line.monthly is None]
-    assert sum(line.what.startswith("alarm") for line in estimate.lines) == 4   # 3 + the auto-recovery alarm
+    assert sum(line.what.startswith("alarm") for line in estimate.lines) == 6   # 5 + the auto-recovery alarm
+    assert "alarm (standard resolution, 2 metrics)" in {line.what for line in estimate.lines}   # host-5xx-rate
     assert "log group (kept 365 days)" in {line.what for line in estimate.lines}
 
 

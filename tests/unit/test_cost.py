@@ -152,11 +152,12 @@ def test_usage_only_resources_name_their_usage():
 
 def _monitoring(mode="fleet"):
     """The monitoring module's priced resources as a plan lists them (fleet: 5 one-metric
-    alarms and 2 metric-math ones on two metrics each; single: 3 one-metric alarms)."""
+    alarms and 2 metric-math ones on two metrics each; single: 4 one-metric alarms and 1
+    metric-math one on two metrics)."""
     module = "module.monitoring"
     one_metric = (["unhealthy-targets", "no-healthy-targets", "latency-p99", "disk-nearly-full", "updater-failures"]
-                  if mode == "fleet" else ["status-check-failed", "disk-nearly-full", "updater-failures"])
-    error_rates = ["target-5xx-rate", "alb-5xx-rate"] if mode == "fleet" else []
+                  if mode == "fleet" else ["status-check-failed", "latency-p99", "disk-nearly-full", "updater-failures"])
+    error_rates = ["target-5xx-rate", "alb-5xx-rate"] if mode == "fleet" else ["host-5xx-rate"]
     metric_math = {"metric_query": [
         {"id": "rate", "expression": "100 * errors / requests", "metric": []},
         {"id": "errors", "expression": "", "metric": [{"metric_name": "HTTPCode_ELB_5XX_Count"}]},
@@ -212,7 +213,7 @@ def test_dashboard_topic_and_key_of_the_monitoring_module():
     assert "$2.00/100,000 emails" in topic.usage
     assert _line(estimate, "aws_kms_key").monthly == pytest.approx(1.00)
     assert estimate.free == 2                                               # the key's alias, the subscription
-    assert estimate.total == pytest.approx(3.00 + 1.00 + 0.30)
+    assert estimate.total == pytest.approx(3.00 + 1.00 + 0.40 + 0.20)   # 4 x 1 + 1 x 2 alarm metrics
     text = "\n".join(" ".join(line.split()) for line in estimate.render())
     assert "SNS topic usage only: within the free tier" in text
 
@@ -238,7 +239,8 @@ def test_log_group_line_names_its_retention_and_usage():
     estimate = cost.estimate(plan, "us-east-1")
     kept, forever = estimate.lines
     assert kept.what == "log group (kept 365 days)" and forever.what == "log group (kept forever)"
-    assert kept.monthly == 0.0 and kept.usage == "$0.50/GB ingested, $0.03/GB-month stored"
+    assert kept.monthly == 0.0 and kept.usage == ("$0.50/GB ingested, $0.03/GB-month stored; the hosts' metrics in "
+                                                  "it: up to 28 per host at $0.30/month ($8.40), by the hours they get data")
 
 
 @pytest.mark.parametrize("region, total", [("us-east-1", 63.953 + 0.90 + 3.00 + 1.00 + 0.20 + 8.00),
@@ -252,9 +254,15 @@ def test_fleet_with_monitoring_scaling_and_waf(region, total):
 
 def test_default_stack_and_seed_design_for_the_readme():
     # t3.small + 16 GB gp3 + EIP + recovery alarm ($20.21 in us-east-1), plus the monitoring
-    # module: KMS key $1, 3 alarms $0.30, the dashboard $3 (SNS topic: free tier)
-    assert cost.estimate(cost.default_single_plan(), "us-east-1").total == pytest.approx(24.514)
-    assert cost.estimate(cost.default_single_plan(), "eu-west-1").total == pytest.approx(26.102)
+    # module: KMS key $1, 5 alarms on 6 alarm metrics $0.60, the dashboard $3 (SNS topic: free tier)
+    assert cost.estimate(cost.default_single_plan(), "us-east-1").total == pytest.approx(24.814)
+    assert cost.estimate(cost.default_single_plan(), "eu-west-1").total == pytest.approx(26.402)
+    alarms = [line for line in cost.estimate(cost.default_single_plan(), "us-east-1").lines if "alarm" in line.what]
+    assert [line.address.split(".")[-1] for line in alarms if "monitoring" in line.address] == [
+        'this["status-check-failed"]', 'this["latency-p99"]', 'this["disk-nearly-full"]',
+        'this["updater-failures"]', 'error_rate["host-5xx-rate"]']
+    assert _line(cost.estimate(cost.default_single_plan(), "us-east-1"), '"host-5xx-rate"').monthly == \
+        pytest.approx(0.20)
     seed = cost.estimate(cost.seed_plan(), "us-east-1")
     assert seed.total == pytest.approx(56.934)  # the issue: "about $57/month, most of it the NAT gateway"
     assert max(seed.lines, key=lambda line: line.monthly).what == "NAT gateway"
@@ -266,7 +274,7 @@ def test_entry_point_reads_a_plan_file_and_its_region(tmp_path, capsys):
     cost.main([str(path)])
     assert capsys.readouterr().out.splitlines()[-1].startswith("estimated $21.70/month in eu-west-1")
     cost.main(["--region", "us-east-1"])
-    assert capsys.readouterr().out.splitlines()[-1].startswith("estimated $24.51/month in us-east-1")
+    assert capsys.readouterr().out.splitlines()[-1].startswith("estimated $24.81/month in us-east-1")
 
 
 def test_deploy_prints_the_estimate_prefixed(capsys):

@@ -287,9 +287,70 @@ def test_every_alarm_has_its_runbook_entry():
     module = _hcl("modules/monitoring/main.tf")
     local = {name: value for block in module["locals"] for name, value in block.items()}
     alarms = [*local["metric_alarms"], *local["error_rate_alarms"]]
-    assert len(alarms) == 8
+    assert len(alarms) == 9
     assert local["runbook"] == "Runbook: terraform/modules/monitoring/README.md"
     headings = re.findall(r"^### `([a-z0-9-]+)`", (REPO / "terraform/modules/monitoring/README.md").read_text(), re.M)
     assert sorted(headings) == sorted(alarms)
     readme = (REPO / "README.md").read_text()
     assert all(f"`{alarm}`" in readme for alarm in alarms), "README.md: Alarms and runbook"
+
+
+# --- where the hosts publish: named once, passed to the hosts and to monitoring -------------
+
+def test_root_tells_the_hosts_where_to_publish_and_monitoring_reads_the_same():
+    root = _hcl("main.tf")
+    local = {name: value for block in root["locals"] for name, value in block.items()}
+    env = local["inference_env"]
+    assert "LOG_GROUP = local.log_group_name" in " ".join(env.split())
+    assert "METRICS_NAMESPACE = var.metrics_namespace" in " ".join(env.split())
+    assert 'var.mode == "fleet" ? {FLEET_GROUP = local.autoscaling_group_name} : {}' in env
+    # the host role's log group, by indexed outputs (a splat over the module would be a cycle)
+    assert local["log_group_name"] == ('${var.mode == "single" ? module.compute[0].log_group_name : '
+                                       'module.fleet[0].log_group_name}')
+    assert local["autoscaling_group_name"] == "${var.project}"
+    modules = _blocks(root, "module")
+    assert modules["fleet"]["autoscaling_group_name"] == "${local.autoscaling_group_name}"
+    assert modules["monitoring"]["metrics_namespace"] == "${var.metrics_namespace}"
+    fleet = _hcl("modules/fleet/main.tf")
+    group = next(block["aws_autoscaling_group"]["this"] for block in fleet["resource"] if "aws_autoscaling_group" in block)
+    assert group["name"] == "${var.autoscaling_group_name}"
+    assert _hcl("outputs.tf")["output"] and _blocks(_hcl("outputs.tf"), "output")["log_group_name"]["value"] == \
+        "${local.log_group_name}"
+    root_default = _blocks(_hcl("variables.tf"), "variable")["metrics_namespace"]["default"]
+    module_default = _blocks(_hcl("modules/monitoring/variables.tf"), "variable")["metrics_namespace"]["default"]
+    assert root_default == module_default == "Inference"
+    host_role = _hcl("modules/host-role/main.tf")
+    log_group = next(block["aws_cloudwatch_log_group"]["this"] for block in host_role["resource"]
+                     if "aws_cloudwatch_log_group" in block)
+    assert log_group["name"] == "/${var.name}/hosts"
+
+
+def _metric_scheme() -> tuple[set[str], list[str]]:
+    """The metric names and the Route values of the monitoring README's metric scheme."""
+    readme = (REPO / "terraform/modules/monitoring/README.md").read_text()
+    section = re.search(r"^## Metrics the hosts publish\n(.*?)(?=^## )", readme, re.M | re.S).group(1)
+    names = set()
+    for row in re.findall(r"^\| (`[a-z0-9_]+`.*?) \|", section, re.M):
+        names |= set(re.findall(r"`([a-z0-9_]+)`", row.split(" | ")[0]))
+    routes = re.search(r"^`Route` is one of (.*?) \(every", section, re.M | re.S).group(1)
+    return names, re.findall(r"`([^`]+)`", routes)
+
+
+def test_monitoring_reads_only_metrics_of_the_scheme_and_its_routes():
+    names, routes = _metric_scheme()
+    assert names == {"disk_used_percent", "mem_used_percent", "requests", "responses_4xx", "responses_5xx",
+                     "latency_p50_ms", "latency_p99_ms", "updater_failures"}
+    assert routes == ["/api/infer", "/health", "/ready", "/metrics", "/openapi.json", "/", "other"]
+    module = _hcl("modules/monitoring/main.tf")
+    local = {name: value for block in module["locals"] for name, value in block.items()}
+    assert local["routes"] == routes
+    text = (REPO / "terraform/modules/monitoring/main.tf").read_text()
+    used = set(re.findall(r'\[local\.ns, "([a-z0-9_]+)"', text))              # dashboard rows
+    used |= set(re.findall(r'local\.single \? "([a-z0-9_]+)"', text))          # single mode's latency alarm
+    used |= {alarm["metric_name"] for alarm in local["metric_alarms"].values() if alarm["namespace"] == "${local.ns}"}
+    used |= {alarm[key] for alarm in local["error_rate_alarms"].values() if alarm["namespace"] == "${local.ns}"
+             for key in ("errors", "requests")}
+    used.discard("")
+    assert {"latency_p99_ms", "responses_5xx", "requests", "disk_used_percent", "updater_failures"} <= used
+    assert used <= names, used - names
+    assert "latency_ms" not in text

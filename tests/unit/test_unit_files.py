@@ -60,8 +60,10 @@ def as_shown(service: dict[str, list[str]]) -> dict[str, str]:
     shown["ProtectHome"] = (service.get("ProtectHome") or ["no"])[-1]
     shown["ReadWritePaths"] = " ".join(_words(service.get("ReadWritePaths", [])))
     shown["RestrictAddressFamilies"] = " ".join(_words(service.get("RestrictAddressFamilies", []))) or "~"
+    # unset: every capability; set, even to "" (none at all): the words left
     caps = _words(service.get("CapabilityBoundingSet", []))
-    shown["CapabilityBoundingSet"] = " ".join(caps).lower() if caps else "(every capability)"
+    shown["CapabilityBoundingSet"] = (" ".join(caps).lower() if "CapabilityBoundingSet" in service
+                                      else "(every capability)")
     shown["SystemCallFilter"] = " ".join(_words(service.get("SystemCallFilter", []))) or "~"
     return shown
 

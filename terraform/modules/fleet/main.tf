@@ -133,7 +133,7 @@ resource "aws_launch_template" "this" {
 }
 
 resource "aws_autoscaling_group" "this" {
-  name                      = var.name
+  name                      = var.autoscaling_group_name
   min_size                  = var.min_size
   max_size                  = var.max_size
   vpc_zone_identifier       = var.instance_subnet_ids

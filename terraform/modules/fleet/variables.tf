@@ -3,6 +3,16 @@ variable "name" {
   type        = string
 }
 
+variable "autoscaling_group_name" {
+  description = "Name of the Auto Scaling group. Given, not derived here: the hosts' user-data carries it (FLEET_GROUP, the dimension of their group metrics), and the group's own name attribute would make a cycle through the launch template."
+  type        = string
+
+  validation {
+    condition     = length(var.autoscaling_group_name) >= 1 && length(var.autoscaling_group_name) <= 255 && !can(regex(":", var.autoscaling_group_name))
+    error_message = "autoscaling_group_name must be 1-255 characters without a colon."
+  }
+}
+
 variable "ami_id" {
   description = "The baked AMI (a change makes a new launch template version and an instance refresh)."
   type        = string

@@ -9,15 +9,19 @@ locals {
   region = data.aws_region.current.name
   ns     = var.metrics_namespace
 
-  # The hosts' own metrics (README: "Metrics the hosts publish") carry one dimension: the
-  # instance, or in a fleet the group (each host publishes both dimension sets there; the
-  # group's Maximum is the fullest host).
+  # The hosts' own metrics (README: "Metrics the hosts publish") are read by one dimension:
+  # the instance, or in a fleet the group (each host publishes both dimension sets there; the
+  # group's Maximum is the fullest host). Per route there is only [InstanceId, Route].
   host_dimension_name  = local.single ? "InstanceId" : "AutoScalingGroupName"
   host_dimension_value = local.single ? var.instance_id : var.autoscaling_group_name
   host_dimensions      = { (local.host_dimension_name) = local.host_dimension_value }
   alb_dimensions       = { LoadBalancer = var.alb_arn_suffix }
   target_dimensions    = { LoadBalancer = var.alb_arn_suffix, TargetGroup = var.target_group_arn_suffix }
   runbook              = "Runbook: terraform/modules/monitoring/README.md"
+
+  # The Route dimension's values (README: "Metrics the hosts publish"): the app's paths, and
+  # "other" for every other path, so scanners cannot mint metrics.
+  routes = ["/api/infer", "/health", "/ready", "/metrics", "/openapi.json", "/", "other"]
 
   # One-metric alarms, each for the modes listed. Every entry has the same attributes
   # (null = the provider's default) so they fit one map.
@@ -67,19 +71,22 @@ locals {
       threshold   = 1
       missing     = "missing"
     }
+    # fleet: the ALB's p99 at the targets (seconds); single: the worst minute's p99 at Caddy
+    # the host published (latency_p99_ms, exact per minute: a p99 of five minutes' p99s is
+    # no percentile, their Maximum is the honest bound).
     latency-p99 = {
-      modes       = ["fleet"]
-      description = "The slowest 1% of requests took longer than ${var.latency_p99_threshold} s at the targets in 2 of the last 3 five-minute periods."
-      namespace   = "AWS/ApplicationELB"
-      metric_name = "TargetResponseTime"
-      dimensions  = local.target_dimensions
-      statistic   = null
-      extended    = "p99"
+      modes       = ["single", "fleet"]
+      description = local.single ? "The slowest 1% of the host's requests took longer than ${var.latency_p99_threshold} s at Caddy in some minute of 2 of the last 3 five-minute periods (${local.ns} latency_p99_ms, Maximum, published by the host; no data = OK)." : "The slowest 1% of requests took longer than ${var.latency_p99_threshold} s at the targets in 2 of the last 3 five-minute periods."
+      namespace   = local.single ? local.ns : "AWS/ApplicationELB"
+      metric_name = local.single ? "latency_p99_ms" : "TargetResponseTime"
+      dimensions  = local.single ? local.host_dimensions : local.target_dimensions
+      statistic   = local.single ? "Maximum" : null
+      extended    = local.single ? null : "p99"
       period      = 300
       evaluations = 3
       datapoints  = 2
       operator    = "GreaterThanThreshold"
-      threshold   = var.latency_p99_threshold
+      threshold   = local.single ? var.latency_p99_threshold * 1000 : var.latency_p99_threshold
       missing     = "notBreaching"
     }
     disk-nearly-full = {
@@ -99,7 +106,7 @@ locals {
     }
     updater-failures = {
       modes       = ["single", "fleet"]
-      description = "The on-host updater failed or rolled back on some host in the last 15 minutes (${local.ns} updater_failures by Project, published by the hosts; no data = OK)."
+      description = "The on-host updater logged an error (a failed run, a rolled-back digest) on some host in the last 15 minutes (${local.ns} updater_failures by Project, published by the hosts; no data = OK)."
       namespace   = local.ns
       metric_name = "updater_failures"
       dimensions  = { Project = var.name }
@@ -114,19 +121,36 @@ locals {
     }
   }
 
-  # fleet: 5xx answers per 100 requests over 5 minutes (metric math). The count metrics are
-  # only published when not zero: FILL(..., 0). Below error_rate_min_requests the rate is 0.
-  # The ALB's own 5xx (no healthy target, timeouts) are not in RequestCount when no target was
-  # chosen: its denominator adds them.
+  # 5xx answers per 100 requests over 5 minutes (metric math), each for the modes listed. The
+  # ALB's count metrics are only published when not zero: FILL(..., 0). Below
+  # error_rate_min_requests the rate is 0. The ALB's own 5xx (no healthy target, timeouts) are
+  # not in RequestCount when no target was chosen: its denominator adds them.
   error_rate_alarms = {
+    host-5xx-rate = {
+      modes       = ["single"]
+      description = "More than ${var.error_rate_threshold}% of requests got a 5xx from the host (the app or Caddy: ${local.ns} responses_5xx / requests, published by the host; no data = OK) in 2 of the last 3 five-minute periods."
+      namespace   = local.ns
+      errors      = "responses_5xx"
+      requests    = "requests"
+      dimensions  = { InstanceId = var.instance_id }
+      total       = "FILL(requests, 0)"
+    }
     target-5xx-rate = {
+      modes       = ["fleet"]
       description = "More than ${var.error_rate_threshold}% of requests got a 5xx from the instances (the app or Caddy) in 2 of the last 3 five-minute periods."
-      metric_name = "HTTPCode_Target_5XX_Count"
+      namespace   = "AWS/ApplicationELB"
+      errors      = "HTTPCode_Target_5XX_Count"
+      requests    = "RequestCount"
+      dimensions  = local.alb_dimensions
       total       = "FILL(requests, 0)"
     }
     alb-5xx-rate = {
+      modes       = ["fleet"]
       description = "More than ${var.error_rate_threshold}% of requests got a 5xx from the ALB itself (502/503/504: no healthy target, a target closed the connection or timed out) in 2 of the last 3 five-minute periods."
-      metric_name = "HTTPCode_ELB_5XX_Count"
+      namespace   = "AWS/ApplicationELB"
+      errors      = "HTTPCode_ELB_5XX_Count"
+      requests    = "RequestCount"
+      dimensions  = local.alb_dimensions
       total       = "FILL(requests, 0) + FILL(errors, 0)"
     }
   }
@@ -224,7 +248,7 @@ resource "aws_cloudwatch_metric_alarm" "this" {
 }
 
 resource "aws_cloudwatch_metric_alarm" "error_rate" {
-  for_each = local.single ? {} : local.error_rate_alarms
+  for_each = { for key, alarm in local.error_rate_alarms : key => alarm if contains(alarm.modes, var.mode) }
 
   alarm_name          = "${var.name}-${each.key}"
   alarm_description   = "${each.value.description} ${local.runbook}#${each.key}"
@@ -248,9 +272,9 @@ resource "aws_cloudwatch_metric_alarm" "error_rate" {
     return_data = false
 
     metric {
-      namespace   = "AWS/ApplicationELB"
-      metric_name = each.value.metric_name
-      dimensions  = local.alb_dimensions
+      namespace   = each.value.namespace
+      metric_name = each.value.errors
+      dimensions  = each.value.dimensions
       period      = 300
       stat        = "Sum"
     }
@@ -261,9 +285,9 @@ resource "aws_cloudwatch_metric_alarm" "error_rate" {
     return_data = false
 
     metric {
-      namespace   = "AWS/ApplicationELB"
-      metric_name = "RequestCount"
-      dimensions  = local.alb_dimensions
+      namespace   = each.value.namespace
+      metric_name = each.value.requests
+      dimensions  = each.value.dimensions
       period      = 300
       stat        = "Sum"
     }
@@ -316,19 +340,40 @@ locals {
       ]
     } },
     { type = "metric", x = 8, y = 3, width = 8, height = 6, properties = {
-      title = "Errors: 5xx and status checks", region = local.region, view = "timeSeries", period = 60,
+      title = "Errors: 4xx, 5xx and status checks", region = local.region, view = "timeSeries", period = 60,
       metrics = [
         [local.ns, "responses_5xx", "InstanceId", var.instance_id, { stat = "Sum", label = "5xx / min" }],
+        [local.ns, "responses_4xx", "InstanceId", var.instance_id, { stat = "Sum", label = "4xx / min" }],
         ["AWS/EC2", "StatusCheckFailed", "InstanceId", var.instance_id, { stat = "Maximum", label = "status check failed", yAxis = "right" }],
       ]
     } },
+    # The host publishes each minute's exact p50 and p99: their Maximum is the worst minute.
     { type = "metric", x = 16, y = 3, width = 8, height = 6, properties = {
-      title = "Latency (ms)", region = local.region, view = "timeSeries", period = 300,
+      title       = "Latency at Caddy (ms), worst minute", region = local.region, view = "timeSeries", period = 300,
+      annotations = { horizontal = [{ label = "p99 alarm", value = var.latency_p99_threshold * 1000 }] },
       metrics = [
-        [local.ns, "latency_ms", "InstanceId", var.instance_id, { stat = "p50", label = "p50" }],
-        [local.ns, "latency_ms", "InstanceId", var.instance_id, { stat = "p99", label = "p99" }],
+        [local.ns, "latency_p50_ms", "InstanceId", var.instance_id, { stat = "Maximum", label = "p50" }],
+        [local.ns, "latency_p99_ms", "InstanceId", var.instance_id, { stat = "Maximum", label = "p99" }],
       ]
     } },
+  ]
+
+  # single: the instance's traffic, 5xx and p99 by route (README: the routes). A fleet has no
+  # such row: per-route series carry only InstanceId and Route, no group or project, so a
+  # SEARCH could not tell this fleet's hosts from another stack's in the same namespace.
+  route_widgets = [
+    for index, widget in [
+      { title = "Requests by route (per minute)", metric = "requests", stat = "Sum" },
+      { title = "5xx by route (per minute)", metric = "responses_5xx", stat = "Sum" },
+      { title = "Latency p99 by route (ms), worst minute", metric = "latency_p99_ms", stat = "Maximum" },
+    ] :
+    { type = "metric", x = index * 8, y = 15, width = 8, height = 6, properties = {
+      title = widget.title, region = local.region, view = "timeSeries", period = widget.metric == "latency_p99_ms" ? 300 : 60,
+      metrics = [
+        for route in local.routes :
+        [local.ns, widget.metric, "InstanceId", var.instance_id, "Route", route, { stat = widget.stat, label = route }]
+      ]
+    } }
   ]
 
   fleet_widgets = concat([
@@ -374,7 +419,7 @@ locals {
   ])
 
   # Two strings, not two lists: the widgets of the two modes have different shapes.
-  dashboard_body = local.single ? jsonencode({ widgets = concat([local.alarm_widget], local.single_widgets, local.saturation_widgets) }) : jsonencode({ widgets = concat([local.alarm_widget], local.fleet_widgets, local.saturation_widgets) })
+  dashboard_body = local.single ? jsonencode({ widgets = concat([local.alarm_widget], local.single_widgets, local.saturation_widgets, local.route_widgets) }) : jsonencode({ widgets = concat([local.alarm_widget], local.fleet_widgets, local.saturation_widgets) })
 }
 
 resource "aws_cloudwatch_dashboard" "this" {

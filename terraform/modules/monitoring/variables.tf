@@ -14,7 +14,7 @@ variable "mode" {
 }
 
 variable "instance_id" {
-  description = "single: the instance (status check, disk, the dashboard's host widgets); null in fleet mode."
+  description = "single: the instance (status check, latency, 5xx rate and disk alarms, the dashboard's host and route widgets); null in fleet mode."
   type        = string
   default     = null
 
@@ -69,7 +69,7 @@ variable "alert_email" {
 }
 
 variable "metrics_namespace" {
-  description = "CloudWatch namespace of the metrics the hosts publish (disk_used_percent, mem_used_percent, updater_failures, and in single mode requests, responses_5xx, latency_ms); see the README."
+  description = "CloudWatch namespace of the metrics the hosts publish (disk_used_percent, mem_used_percent, requests, responses_4xx, responses_5xx, latency_p50_ms, latency_p99_ms, updater_failures); see the README."
   type        = string
   default     = "Inference"
 
@@ -80,7 +80,7 @@ variable "metrics_namespace" {
 }
 
 variable "error_rate_threshold" {
-  description = "fleet: percent of requests answered 5xx (by the targets, or by the ALB itself) over 5 minutes that alarms."
+  description = "Percent of requests answered 5xx over 5 minutes that alarms: by the host (single), by the targets or by the ALB itself (fleet)."
   type        = number
   default     = 5
 
@@ -91,7 +91,7 @@ variable "error_rate_threshold" {
 }
 
 variable "error_rate_min_requests" {
-  description = "fleet: requests in 5 minutes below which the 5xx rates count as 0 (a single failed request at night is no outage)."
+  description = "Requests in 5 minutes below which the 5xx rates count as 0 (a single failed request at night is no outage)."
   type        = number
   default     = 20
 
@@ -102,7 +102,7 @@ variable "error_rate_min_requests" {
 }
 
 variable "latency_p99_threshold" {
-  description = "fleet: seconds of the ALB's p99 target response time over 5 minutes that alarm."
+  description = "Seconds of p99 latency over 5 minutes that alarm: the ALB's p99 target response time (fleet), the host's worst minute's p99 at Caddy (single; compared in ms)."
   type        = number
   default     = 1
 

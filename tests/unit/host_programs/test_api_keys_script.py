@@ -7,60 +7,15 @@ import json
 import os
 import stat
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 
-from inferctl.local.moto import Moto
 from inference_host import aws, sigv4
 from inference_host import keys as api_keys
 from inference_host.imds import endpoint as metadata_endpoint
 
-REGION = "eu-west-1"
-CREDS = {"AccessKeyId": "ASIATESTING", "SecretAccessKey": "testing", "Token": "session-token"}
-
-
-class _Imds(BaseHTTPRequestHandler):
-    """IMDSv2: a PUT token first, then GETs that must carry it."""
-
-    def do_PUT(self):
-        self._send(b"imds-token" if self.path == "/latest/api/token" else None)
-
-    def do_GET(self):
-        if self.headers.get("X-aws-ec2-metadata-token") != "imds-token":
-            self.send_response(401)
-            self.end_headers()
-            return
-        self._send({"/latest/meta-data/placement/region": REGION.encode(),
-                    "/latest/meta-data/iam/security-credentials/": b"inference-host\n",
-                    "/latest/meta-data/iam/security-credentials/inference-host": json.dumps(CREDS).encode(),
-                    }.get(self.path))
-
-    def _send(self, body):
-        self.send_response(200 if body is not None else 404)
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def imds():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Imds)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    server = Moto(tmp_path_factory.mktemp("moto"))
-    server.start()
-    yield server
-    server.stop()
+from fake_aws import CREDS, REGION, Imds
 
 
 @pytest.fixture
@@ -182,7 +137,7 @@ def test_earlier_keys_wait_at_most_a_minute(host, monkeypatch):
     assert clock.now <= api_keys.KEPT_KEYS_RETRY
 
 
-class _CutOffImds(_Imds):
+class _CutOffImds(Imds):
     """An IMDSv2 whose first answers stop half-way (a connection cut while the network comes up)."""
 
     cut = {"left": 2}

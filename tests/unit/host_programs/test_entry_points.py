@@ -22,7 +22,7 @@ def clean_env(tmp_path):
     return {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path / "nowhere"), "HOME": str(tmp_path)}
 
 
-@pytest.mark.parametrize("script", [UPDATER, API_KEYS], ids=lambda p: p.name)
+@pytest.mark.parametrize("script", [UPDATER, API_KEYS, API_KEYS.with_name("logship")], ids=lambda p: p.name)
 def test_shebang_is_isolated_python(script):
     assert script.read_text().splitlines()[0] == "#!/usr/bin/python3 -I"
     assert os.access(script, os.X_OK)

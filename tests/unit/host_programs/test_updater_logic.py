@@ -463,9 +463,12 @@ def test_every_command_is_bounded_and_a_pull_gets_longer(host, make):
 
 def test_a_stalled_pull_fails_the_run_without_blaming_the_digest(host, make):
     make(D1)[0].update()
-    host.fail["docker pull"] = (124, "docker timed out after 900.0s")
+    host.fail["docker pull"] = (124, "docker timed out after 45.0s")
+    with open(host.paths.etc / "inference.env", "a") as out:
+        out.write("PULL_TIMEOUT=45\n")
     updater, _, records, _ = make(D2)
     assert updater.update() == 1
+    assert host.timeouts[f"docker pull --quiet {REPO}@{D2}"] == 45.0
     assert records[-1]["event"] == "pull_failed" and "timed out" in records[-1]["reason"]
     assert state(host)["bad"] == [] and host.running == {"blue": f"{REPO}@{D1}"}
 

@@ -1,5 +1,5 @@
-"""The AWS API calls a host program makes (SSM GetParameter, PutParameter), sent where the AWS SDKs
-would send them.
+"""The AWS API calls a host program makes (SSM GetParameter/PutParameter, CloudWatch Logs
+CreateLogStream/PutLogEvents: both JSON-protocol APIs), sent where the AWS SDKs would send them.
 
 Endpoint: ``AWS_ENDPOINT_URL_<SERVICE>`` (``AWS_ENDPOINT_URL_SSM``), else ``AWS_ENDPOINT_URL``, else
 the public regional endpoint ``https://<service>.<region>.amazonaws.com``. The local AWS region
@@ -34,25 +34,36 @@ def endpoint_url(service: str, region: str, env) -> str:
     return (custom or f"https://{service}.{region}.amazonaws.com").rstrip("/") + "/"
 
 
+# service (its signing name and endpoint prefix) -> (X-Amz-Target prefix, name in messages)
+JSON_APIS = {"ssm": ("AmazonSSM", "SSM"), "logs": ("Logs_20140328", "CloudWatch Logs")}
+
+
 def ssm(endpoint: str, region: str, creds: dict, action: str, payload: dict, what: str) -> dict:
-    """One SSM JSON API call (``action``: GetParameter, PutParameter, ...); its decoded answer."""
+    """One SSM call (``action``: GetParameter, PutParameter, ...); its decoded answer."""
+    return call("ssm", endpoint, region, creds, action, payload, what)
+
+
+def call(service: str, endpoint: str, region: str, creds: dict, action: str, payload: dict, what: str) -> dict:
+    """One call of a JSON-protocol API (``service`` in JSON_APIS); its decoded answer."""
+    target, label = JSON_APIS[service]
     body = json.dumps(payload).encode()
-    headers = sign(creds, region, "ssm", endpoint, {"Content-Type": "application/x-amz-json-1.1",
-                                                    "X-Amz-Target": f"AmazonSSM.{action}"}, body,
+    headers = sign(creds, region, service, endpoint, {"Content-Type": "application/x-amz-json-1.1",
+                                                      "X-Amz-Target": f"{target}.{action}"}, body,
                    _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
     request = urllib.request.Request(endpoint, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return json.load(response)
+            answer = response.read()
+            return json.loads(answer) if answer.strip() else {}
     except urllib.error.HTTPError as exc:
         try:
             error = json.loads(exc.read())
         except ValueError:
             error = {}
         kind = str(error.get("__type", f"HTTP {exc.code}")).rsplit("#", 1)[-1]
-        raise AwsError(f"SSM {action} {what} in {region}: {kind} {error.get('message', '')}".rstrip(), kind) from None
+        raise AwsError(f"{label} {action} {what} in {region}: {kind} {error.get('message') or error.get('Message', '')}".rstrip(), kind) from None
     except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
-        raise AwsError(f"SSM {action} {what} at {endpoint}: {getattr(exc, 'reason', exc)!s}") from None
+        raise AwsError(f"{label} {action} {what} at {endpoint}: {getattr(exc, 'reason', exc)!s}") from None
 
 
 def get_parameter(endpoint: str, region: str, creds: dict, name: str) -> str:

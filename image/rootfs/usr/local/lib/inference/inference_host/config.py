@@ -72,6 +72,7 @@ class Settings:
     spread: str
     api_keys_file: Path
     bad_digests_path: str = ""    # the fleet's record (bad_digests.py); empty: this host decides alone
+    pull_timeout: float = 900.0   # a stalled pull fails the run (pull_failed, not bad); the next run retries
 
     @classmethod
     def load(cls, paths: Paths) -> "Settings":
@@ -94,7 +95,8 @@ class Settings:
                    drain_seconds=_seconds(values, "DRAIN_SECONDS", 3),
                    schedule=schedule, spread=spread,
                    api_keys_file=Path(values.get("API_KEYS_FILE") or paths.etc / "api-keys"),
-                   bad_digests_path=values.get("BAD_DIGESTS_PATH", ""))
+                   bad_digests_path=values.get("BAD_DIGESTS_PATH", ""),
+                   pull_timeout=_seconds(values, "PULL_TIMEOUT", 900))
 
 
 def _seconds(values: dict[str, str], key: str, default: float) -> float:

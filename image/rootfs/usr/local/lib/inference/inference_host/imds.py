@@ -31,8 +31,8 @@ def _http(request: urllib.request.Request, what: str) -> bytes:
         raise AwsError(f"{what}: {getattr(exc, 'reason', exc)!r}") from None
 
 
-def instance_identity(base: str) -> tuple[str, dict]:
-    """(region, role credentials) from the metadata service at ``base``."""
+def _reader(base: str):
+    """A GET of a metadata path under /latest/, with a fresh IMDSv2 session token."""
     what = f"instance metadata {base} unreachable or refused (not on EC2, or no instance profile?)"
     token = _http(urllib.request.Request(f"{base}/latest/api/token", method="PUT",
                                          headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}), what)
@@ -40,7 +40,12 @@ def instance_identity(base: str) -> tuple[str, dict]:
     def get(path: str) -> str:
         return _http(urllib.request.Request(f"{base}/latest/{path}",
                                             headers={"X-aws-ec2-metadata-token": token.decode()}), what).decode()
+    return get
 
+
+def instance_identity(base: str) -> tuple[str, dict]:
+    """(region, role credentials) from the metadata service at ``base``."""
+    get = _reader(base)
     region = get("meta-data/placement/region").strip()
     roles = get("meta-data/iam/security-credentials/").split()
     if not roles:
@@ -50,3 +55,8 @@ def instance_identity(base: str) -> tuple[str, dict]:
     except ValueError as exc:
         raise AwsError(f"instance metadata: role {roles[0]}'s credentials are not JSON: {exc}") from None
     return region, creds
+
+
+def instance_id(base: str) -> str:
+    """This instance's id (i-...) from the metadata service at ``base``."""
+    return _reader(base)("meta-data/instance-id").strip()

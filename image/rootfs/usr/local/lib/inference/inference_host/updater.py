@@ -24,7 +24,6 @@ from .schedule import calendar, dropin
 SLOTS = {"blue": 8081, "green": 8082}
 BAD_KEPT = 20
 COMMAND_TIMEOUT = 120.0     # seconds for any docker or systemctl call (a hung daemon must not hold the lock)
-PULL_TIMEOUT = 900.0        # a stalled pull fails the run (pull_failed, not bad); the next run retries
 HEAL_TIMEOUT = 330.0        # the slot unit's own start timeout (300 s) and a margin
 SMOKE_TIMEOUT = 15.0        # a slot that passed /health has this long to answer a real inference
 BLAMES_THE_IMAGE = ("unhealthy", "smoke_failed")   # failures that record the digest as bad
@@ -306,7 +305,7 @@ class Updater:
         if code != 0:
             started = self.clock()
             self.cmd(["docker", "pull", "--quiet", image], f"docker pull {image}", "pull_failed",
-                     timeout=PULL_TIMEOUT, image=image)
+                     timeout=settings.pull_timeout, image=image)
             self.log("pulled", image=image, seconds=round(self.clock() - started, 2))
         write_atomic(self.paths.slot_env(new), f"IMAGE={image}\n")
         # --no-block: the unit's own start gate (ExecStartPost) and restart loop run under systemd,
