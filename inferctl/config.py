@@ -168,6 +168,9 @@ class Dns:
     domain: str = _setting("", _optional(_match(DOMAIN_RE, "domain name")),
                            "hosted zone to publish <subdomain>.<domain> in; empty = no DNS, no HTTPS")
     subdomain: str = _setting("infer", _match(re.compile(r"^[a-z0-9-]{1,63}$"), "DNS label"), "record name")
+    tls_issuer: str = _setting("acme", _one_of("acme", "internal"),
+                               "single mode with a domain: who issues the certificate (acme = Let's Encrypt; "
+                               "internal = Caddy's own CA, for private networks and the local region)")
 
 
 @dataclass(frozen=True)

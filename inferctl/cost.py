@@ -52,6 +52,8 @@ PRICES = {
         "waf_million_requests": 0.60,
         "kms_key_month": 1.00,
         "ecr_gb_month": 0.10,
+        "s3_gb_month": 0.023,        # S3 Standard, first 50 TB
+        "s3_thousand_puts": 0.005,
         "logs_ingested_gb": 0.50,
         "logs_stored_gb_month": 0.03,
         "custom_metric_month": 0.30,  # first 10,000 metrics, prorated by the hours a metric gets data
@@ -79,6 +81,8 @@ PRICES = {
         "waf_million_requests": 0.60,
         "kms_key_month": 1.00,
         "ecr_gb_month": 0.10,
+        "s3_gb_month": 0.023,
+        "s3_thousand_puts": 0.005,
         "logs_ingested_gb": 0.57,
         "logs_stored_gb_month": 0.03,
         "custom_metric_month": 0.30,
@@ -102,6 +106,9 @@ FREE_TYPES = {
     "aws_ecr_lifecycle_policy", "aws_ecr_repository_policy", "aws_launch_template",
     "aws_lb_target_group", "aws_lb_listener", "aws_acm_certificate", "aws_acm_certificate_validation",
     "aws_ssm_parameter", "aws_kms_alias", "aws_sns_topic_subscription", "aws_wafv2_web_acl_association",
+    "aws_s3_bucket_ownership_controls", "aws_s3_bucket_public_access_block", "aws_s3_bucket_versioning",
+    "aws_s3_bucket_server_side_encryption_configuration", "aws_s3_bucket_lifecycle_configuration",
+    "aws_s3_bucket_policy",
 }
 
 # Plan actions after which the resource exists (a replacement counts once).
@@ -256,6 +263,13 @@ def _repository(resource: Resource, plan: dict, prices: dict) -> list[Line]:
     return [Line(resource.address, "ECR repository", 0.0, f"storage ${prices['ecr_gb_month']:.2f}/GB-month")]
 
 
+def _bucket(resource: Resource, plan: dict, prices: dict) -> list[Line]:
+    """The certificate bucket: a few KB of certificates and keys, a PUT per renewal."""
+    return [Line(resource.address, "S3 bucket (certificates)", 0.0,
+                 f"${prices['s3_gb_month']:.3f}/GB-month, ${prices['s3_thousand_puts']:.3f}/1,000 PUTs: "
+                 f"cents a year for a few KB renewed every 60 days")]
+
+
 def _dns_record(resource: Resource, plan: dict, prices: dict) -> list[Line]:
     if resource.after.get("alias"):
         return [Line(resource.address, "alias record (its queries are free)", 0.0)]
@@ -308,6 +322,7 @@ PRICERS = {
     "aws_lb": _load_balancer,
     "aws_cloudwatch_log_group": _log_group,
     "aws_ecr_repository": _repository,
+    "aws_s3_bucket": _bucket,
     "aws_route53_record": _dns_record,
     "aws_kms_key": _kms_key,
     "aws_cloudwatch_metric_alarm": _alarm,

@@ -24,13 +24,18 @@ locals {
   # -> user-data -> group). inferctl finds the group by the project's name.
   autoscaling_group_name = var.project
 
+  # A single instance with a domain gets its certificate from TLS_ISSUER itself (Caddy); its
+  # certificates and keys are kept in the cert-store bucket, so a roll hands them on.
+  keeps_certificates = var.mode == "single" && var.domain != ""
+
   # The only thing a launch does: write these overrides of the baked defaults
   # (/etc/inference/defaults.env). In fleet mode the ALB terminates TLS, so Caddy serves
   # plain HTTP (DOMAIN empty). API_KEYS_PARAMETER: the hosts fetch their keys from SSM at boot.
   # BAD_DIGESTS_PATH: where the hosts share the digests they rolled back. LOG_GROUP and
   # METRICS_NAMESPACE: where the hosts ship their logs and the metrics the monitoring module
   # alarms on (its README: "Metrics the hosts publish"); PROJECT: the dimension of the fleet-wide
-  # updater_failures; FLEET_GROUP: a fleet host also publishes them by group.
+  # updater_failures; FLEET_GROUP: a fleet host also publishes them by group. CERT_BUCKET and
+  # TLS_ISSUER: where a single instance keeps its certificate, and who issues it.
   inference_env = merge(
     {
       INFERENCE_IMAGE   = local.tracked_ref
@@ -45,6 +50,7 @@ locals {
     var.api_keys_parameter != "" ? { API_KEYS_PARAMETER = var.api_keys_parameter } : {},
     var.bad_digests_path != "" ? { BAD_DIGESTS_PATH = var.bad_digests_path } : {},
     var.mode == "fleet" ? { FLEET_GROUP = local.autoscaling_group_name } : {},
+    local.keeps_certificates ? { CERT_BUCKET = module.cert_store[0].bucket, TLS_ISSUER = var.tls_issuer } : {},
   )
   # Unquoted KEY=value lines, as in defaults.env: systemd's EnvironmentFile, the updater and
   # the provisioning scripts all read them the same way.
@@ -95,8 +101,21 @@ module "compute" {
   repository_arn     = module.registry.repository_arn
   api_keys_parameter = var.api_keys_parameter
   bad_digests_path   = var.bad_digests_path
+  cert_bucket_arn    = local.keeps_certificates ? module.cert_store[0].bucket_arn : ""
   log_retention_days = var.log_retention_days
   app_image_digest   = var.app_image_digest
+}
+
+data "aws_caller_identity" "current" {}
+
+# Caddy's certificates and keys of a single instance with a domain, handed from one instance to
+# the next (module README). Bucket names are global: the account id makes this one unique.
+module "cert_store" {
+  source = "./modules/cert-store"
+  count  = local.keeps_certificates ? 1 : 0
+
+  bucket_name   = "${var.project}-tls-${data.aws_caller_identity.current.account_id}"
+  host_role_arn = module.compute[0].role_arn
 }
 
 module "fleet" {

@@ -201,6 +201,17 @@ variable "subdomain" {
   }
 }
 
+variable "tls_issuer" {
+  description = "single mode with a domain: who issues the instance's certificate. acme = Let's Encrypt; internal = Caddy's own CA (private networks whose clients trust its root, or a region with no internet). Either way the certificate and keys are kept in the <project>-tls-<account> bucket and handed to the next instance."
+  type        = string
+  default     = "acme"
+
+  validation {
+    condition     = contains(["acme", "internal"], var.tls_issuer)
+    error_message = "tls_issuer must be acme or internal."
+  }
+}
+
 variable "repository_name" {
   description = "Name of the ECR repository holding the app image."
   type        = string

@@ -18,7 +18,8 @@ if [ "$SHARED_KERNEL" = 1 ]; then
 fi
 find /etc/inference /etc/caddy /etc/systemd/system /etc/sysctl.d /etc/docker -type f -exec chmod 0644 {} +
 [ ! -f /usr/local/sbin/inference-update ] || chmod 0755 /usr/local/sbin/inference-update
-chmod 0755 /usr/local/lib/inference/wait-healthy /usr/local/lib/inference/api-keys /usr/local/lib/inference/logship
+chmod 0755 /usr/local/lib/inference/wait-healthy /usr/local/lib/inference/api-keys /usr/local/lib/inference/logship \
+  /usr/local/lib/inference/certstore
 # The package the Python entry points import (inference_host): bytecode compiled here by the
 # host's python3 (a syntax error fails the bake; none from the uploading machine is kept), and
 # like the rest of /usr/local/lib/inference root's and writable by root only.

@@ -25,6 +25,10 @@ done
 log "removing the log shipper's resume point (a cursor into the bake's journal)"
 rm -rf /var/lib/inference/logship
 
+log "removing Caddy's storage (its instance id, the internal CA the bake's start made) and what the"
+log "certificate store knew: each instance has its own, or restores the stack's from CERT_BUCKET"
+rm -rf /var/lib/caddy/.local/share/caddy /var/lib/inference/certstore
+
 log "emptying the API keys: each instance makes or gets its own"
 truncate -s 0 /etc/inference/api-keys
 

@@ -25,6 +25,8 @@ leftover_logs="$(find /var/log -type f \( -name '*.gz' -o -name '*.[0-9]' -o -na
 [ -z "$leftover_logs" ] || fail "old logs: $leftover_logs"
 [ ! -s /etc/inference/api-keys ] || fail "API keys in /etc/inference/api-keys"
 [ ! -e /var/lib/inference/logship/cursor ] || fail "the log shipper's cursor in /var/lib/inference/logship"
+[ ! -e /var/lib/caddy/.local/share/caddy/pki ] || fail "a Caddy CA in /var/lib/caddy/.local/share/caddy/pki"
+[ ! -e /var/lib/inference/certstore ] || fail "the certificate store's manifest in /var/lib/inference/certstore"
 for unit in "${SSH_UNITS[@]}"; do
   state="$(systemctl is-enabled "$unit" 2>/dev/null || true)"
   [ "$state" = masked ] || fail "$unit is '$state', not masked"

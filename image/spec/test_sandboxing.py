@@ -1,6 +1,6 @@
 """What may run on the host, and how confined: the whole container inventory (the two slot
 containers and nothing else, each confined as inference@.service starts it) and the systemd
-sandboxing of the project's root services.
+sandboxing of the project's services.
 
 SANDBOX is the one statement of that sandboxing: tests/unit/test_unit_files.py holds the unit
 files in image/rootfs to it, and the test below holds a host's loaded units to it.
@@ -27,34 +27,45 @@ COMMON = {
     "ProtectKernelLogs": "yes", "ProtectControlGroups": "yes", "ProtectClock": "yes",
     "ProtectHostname": "yes", "PrivateTmp": "yes",
 }
+AS_ROOT = {"User": ""}   # `systemctl show -p User` of a unit without User=
 FILE_ACCESS = {"cap_dac_override", "cap_dac_read_search", "cap_fowner"}
 NET = {"AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"}
 # Per unit, as `systemctl show` prints it; sets are compared as sets (an empty ReadWritePaths=
 # set means none). SystemCallFilter: True = an allow-list is set.
 SANDBOX = {
     "inference-update.service": {
-        **COMMON, "ProtectSystem": "strict", "ProtectHome": "read-only",
+        **COMMON, **AS_ROOT, "ProtectSystem": "strict", "ProtectHome": "read-only",
         "ReadWritePaths": {"/var/lib/inference", "/etc/systemd/system/inference-update.timer.d", "/run/lock",
                            "-/root/.ecr", "-/root/.cache/ecr"},
         "RestrictAddressFamilies": NET, "CapabilityBoundingSet": FILE_ACCESS, "SystemCallFilter": False,
     },
     "inference-update-schedule.service": {
-        **COMMON, "ProtectSystem": "strict", "ProtectHome": "yes",
+        **COMMON, **AS_ROOT, "ProtectSystem": "strict", "ProtectHome": "yes",
         "ReadWritePaths": {"/etc/systemd/system/inference-update.timer.d", "/run/lock"},
         "RestrictAddressFamilies": {"AF_UNIX"}, "CapabilityBoundingSet": FILE_ACCESS, "SystemCallFilter": False,
     },
     "inference-api-keys.service": {
-        **COMMON, "ProtectSystem": "strict", "ProtectHome": "yes", "ReadWritePaths": {"/etc/inference"},
+        **COMMON, **AS_ROOT, "ProtectSystem": "strict", "ProtectHome": "yes", "ReadWritePaths": {"/etc/inference"},
         "RestrictAddressFamilies": NET, "CapabilityBoundingSet": FILE_ACCESS | {"cap_chown"},
         "SystemCallFilter": True,
     },
     # root without capabilities: the journal's files are root's; its state is a StateDirectory=
     "inference-logship.service": {
-        **COMMON, "ProtectSystem": "strict", "ProtectHome": "yes", "ReadWritePaths": set(),
+        **COMMON, **AS_ROOT, "ProtectSystem": "strict", "ProtectHome": "yes", "ReadWritePaths": set(),
         "RestrictAddressFamilies": NET, "CapabilityBoundingSet": set(), "SystemCallFilter": True,
     },
+    # Caddy's user, no capabilities: restore writes Caddy's storage, save only reads it; the
+    # manifest is a StateDirectory=
+    "inference-certstore-restore.service": {
+        **COMMON, "User": "caddy", "ProtectSystem": "strict", "ProtectHome": "yes", "ReadWritePaths": {"/var/lib/caddy"},
+        "RestrictAddressFamilies": NET - {"AF_NETLINK"}, "CapabilityBoundingSet": set(), "SystemCallFilter": True,
+    },
+    "inference-certstore-save.service": {
+        **COMMON, "User": "caddy", "ProtectSystem": "strict", "ProtectHome": "yes", "ReadWritePaths": set(),
+        "RestrictAddressFamilies": NET - {"AF_NETLINK"}, "CapabilityBoundingSet": set(), "SystemCallFilter": True,
+    },
     "inference@.service": {
-        **COMMON, "ProtectSystem": "full", "ProtectHome": "read-only", "ReadWritePaths": set(),
+        **COMMON, **AS_ROOT, "ProtectSystem": "full", "ProtectHome": "read-only", "ReadWritePaths": set(),
         "RestrictAddressFamilies": NET, "CapabilityBoundingSet": FILE_ACCESS | {"cap_chown"},
         "SystemCallFilter": False,
     },
@@ -136,7 +147,7 @@ def test_every_container_is_confined(inventory):
     assert not found, "containers less confined than inference@.service makes them:\n" + "\n".join(found)
 
 
-# -- the root services' sandboxing ------------------------------------------------------------
+# -- the services' sandboxing ------------------------------------------------------------
 def _show(host, unit: str, names) -> dict[str, str]:
     out = host.check_output(f"systemctl show {unit} " + " ".join(f"-p {n}" for n in names))
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
@@ -165,7 +176,7 @@ def sandbox_problems(unit: str, shown: dict[str, str], wanted: dict) -> list[str
     return problems
 
 
-def test_root_services_are_sandboxed(host):
+def test_services_are_sandboxed(host):
     units = [u for u in SANDBOX if u != "inference@.service"] + ["inference@blue.service", "inference@green.service"]
     if not host.file("/usr/local/sbin/inference-update").exists:   # an image without the updater
         units = [u for u in units if not u.startswith("inference-update")]
@@ -183,5 +194,5 @@ def test_root_services_are_sandboxed(host):
         if "exposure" in score.stdout:
             scores.append(score.stdout.strip())
     print("\n".join(scores))
-    assert not found, ("root services less sandboxed than their unit files say:\n" + "\n".join(found)
+    assert not found, ("services less sandboxed than their unit files say:\n" + "\n".join(found)
                        + "\n" + "\n".join(scores))

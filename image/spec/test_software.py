@@ -216,3 +216,17 @@ def test_log_shipper_follows_the_settings(host):
         assert props["ActiveState"] == "active", f"LOG_GROUP={groups[-1]} but the shipper is {props}"
     else:
         assert props["ActiveState"] in ("inactive", "active") and props["Result"] == "success", props
+
+
+def test_certificate_store_runs_before_caddy(host, settings):
+    """inference-certstore: its restore runs before Caddy starts (Caddy wants it, never needs it)
+    and has not failed; its save timer is enabled. Without DOMAIN and CERT_BUCKET both only say
+    there is nothing to keep."""
+    assert host.service("inference-certstore-save.timer").is_enabled
+    caddy = _props(host, "caddy.service", "After", "Wants", "Requires")
+    assert "inference-certstore-restore.service" in caddy["After"].split()
+    assert "inference-certstore-restore.service" in caddy["Wants"].split()
+    assert "inference-certstore-restore.service" not in caddy["Requires"].split()
+    restore = _props(host, "inference-certstore-restore.service", "ActiveState", "Result")
+    assert restore == {"ActiveState": "active", "Result": "success"}, (
+        f"DOMAIN={settings.get('DOMAIN', '')!r} CERT_BUCKET={settings.get('CERT_BUCKET', '')!r}: restore {restore}")

@@ -61,7 +61,7 @@ DEFECTS = {
     "container_as_root": (container_as_root, {"test_container_runs_as_non_root", "test_every_container_is_confined"}),
     "privileged_extra_container": (privileged_extra_container, {"test_only_the_slot_containers_exist",
                                                                 "test_every_container_is_confined"}),
-    "unsandboxed_updater": (unsandboxed_updater, {"test_root_services_are_sandboxed"}),
+    "unsandboxed_updater": (unsandboxed_updater, {"test_services_are_sandboxed"}),
     "leftover_machine_id": (leftover_machine_id, {"test_machine_id_generated_on_this_host"}),
 }
 

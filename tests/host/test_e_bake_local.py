@@ -2,11 +2,15 @@
 builder against the region's EC2 endpoint (key pair, security group, an instance of the base
 image booted by the region's data plane, the recipe and the testinfra bake phase over SSH at its
 private IP, stop, CreateImage saving its disk, encrypted copy, deregister, terminate, tags); a
-failing spec test failing the bake (nothing registered, nothing left running); and the data
-plane's instance lifecycle on the baked AMI."""
+failing spec test failing the bake (nothing registered, nothing left running); the data
+plane's instance lifecycle on the baked AMI; and a single instance with a domain rolled to a new
+instance that serves the same certificate from its first answer (inference-certstore)."""
 
 from __future__ import annotations
 
+import json
+import socket
+import ssl
 import subprocess
 import time
 
@@ -166,3 +170,80 @@ def test_the_regions_data_plane_runs_an_instance_of_the_baked_ami(baked, server)
             ec2.deregister_image(ImageId=made)
     assert _wait(lambda: str(instance in local_host.LocalHost.names()), {"False"}, 60) == "False"
     assert _wait(lambda: str(disks.find(made) is None), {"True"}, 30) == "True"
+
+
+ROLL_DOMAIN = "svc.roll.test"
+ROLL_USER_DATA = f"""#cloud-config
+write_files:
+  - path: /etc/inference/inference.env
+    content: |
+      DOMAIN={ROLL_DOMAIN}
+      TLS_ISSUER=internal
+      CERT_BUCKET=roll-certs
+"""
+
+
+def served_certificate(address: str, timeout: float = 120) -> bytes:
+    """The certificate of the first TLS handshake that succeeds at address:443 for ROLL_DOMAIN
+    (DER; not verified: Caddy's internal CA is the instance's own)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, 443), timeout=3) as sock, \
+                    context.wrap_socket(sock, server_hostname=ROLL_DOMAIN) as tls:
+                return tls.getpeercert(binary_form=True)
+        except (OSError, ssl.SSLError) as exc:
+            last = exc
+            time.sleep(0.2)
+    raise AssertionError(f"no TLS answer for {ROLL_DOMAIN} at {address}:443 within {timeout}s: {last!r}")
+
+
+def test_a_rolled_single_instance_serves_the_same_certificate(baked, server):
+    """Instance A (a domain, Caddy's internal issuer: the region has no internet) issues its
+    certificate and saves it to the bucket; A is terminated; B, from the same AMI and user-data,
+    restores it before Caddy starts and serves the same certificate in its first handshake.
+    Without the store B would make a CA and a certificate of its own: a different one."""
+    ami, _ = baked
+    ec2, s3, iam = server.client("ec2"), server.client("s3"), server.client("iam")
+    s3.create_bucket(Bucket="roll-certs", CreateBucketConfiguration={"LocationConstraint": ec2.meta.region_name})
+    iam.create_role(RoleName="roll-host", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    iam.create_instance_profile(InstanceProfileName="roll-host")
+    iam.add_role_to_instance_profile(InstanceProfileName="roll-host", RoleName="roll-host")
+    vpc = ec2.create_vpc(CidrBlock="10.32.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.32.1.0/24")["Subnet"]["SubnetId"]
+
+    def launch() -> tuple[str, str]:
+        [started] = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, UserData=ROLL_USER_DATA,
+                                      IamInstanceProfile={"Name": "roll-host"})["Instances"]
+        launched.append(started["InstanceId"])
+        assert _wait(lambda: _state(ec2, started["InstanceId"]), {"running", "terminated"}) == "running"
+        return started["InstanceId"], started["PrivateIpAddress"]
+
+    def kept() -> list[str]:
+        return [o["Key"] for o in s3.list_objects_v2(Bucket="roll-certs", Prefix="caddy/").get("Contents", [])]
+
+    launched: list[str] = []
+    try:
+        first, address = launch()
+        before = served_certificate(address)
+        # the save timer's first run (30 s after boot), then each minute
+        wanted = f"caddy/certificates/local/{ROLL_DOMAIN}/{ROLL_DOMAIN}.crt"
+        assert _wait(lambda: str(wanted in kept()), {"True"}, 150) == "True", kept()
+        assert any(key.startswith("caddy/pki/authorities/local/") for key in kept())
+        ec2.terminate_instances(InstanceIds=[first])
+        assert _wait(lambda: str(first in local_host.LocalHost.names()), {"False"}, 60) == "False"
+
+        second, address = launch()
+        after = served_certificate(address)
+        restored = local_host.LocalHost.load(second).exec(
+            "journalctl -u inference-certstore-restore.service -o cat --no-pager").stdout
+        assert after == before, f"the rolled instance serves another certificate; its restore said:\n{restored}"
+        assert '"event": "restored"' in restored and '"written": 0' not in restored, restored
+    finally:
+        if launched:
+            ec2.terminate_instances(InstanceIds=launched)
+        for instance in launched:
+            _wait(lambda: str(instance in local_host.LocalHost.names()), {"False"}, 60)

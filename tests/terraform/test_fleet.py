@@ -69,6 +69,8 @@ def test_launch_template_imdsv2_encrypted_root_small_user_data(stack, seeded):
     assert "LOG_GROUP=/tt-fleet/hosts\n" in user_data and "METRICS_NAMESPACE=Inference\n" in user_data
     assert "PROJECT=tt-fleet\n" in user_data
     assert f"FLEET_GROUP={stack.outputs['autoscaling_group_name']}\n" in user_data
+    # the ALB holds the certificate (ACM): no Caddy certificate to keep, no bucket
+    assert "CERT_BUCKET" not in user_data and "TLS_ISSUER" not in user_data
 
 
 def test_autoscaling_group_uses_elb_health_across_azs(stack):

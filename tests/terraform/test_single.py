@@ -134,6 +134,34 @@ def test_user_data_only_writes_the_env_file(stack):
     assert "FLEET_GROUP" not in user_data
 
 
+def test_the_certificate_bucket_is_private_encrypted_and_the_host_roles_alone(stack):
+    """With a domain, Caddy's certificates are kept in <project>-tls-<account> for the next
+    instance (the host tier rolls one and finds the same certificate): the hosts get its name,
+    the role its caddy/ prefix, and the bucket denies its objects to every other principal."""
+    account = stack.client("sts").get_caller_identity()["Account"]
+    bucket = f"tt-single-tls-{account}"
+    s3 = stack.client("s3")
+    raw = stack.client("ec2").describe_instance_attribute(
+        InstanceId=stack.outputs["instance_id"], Attribute="userData")["UserData"]["Value"]
+    user_data = base64.b64decode(raw).decode()
+    assert f"CERT_BUCKET={bucket}\n" in user_data and "TLS_ISSUER=acme\n" in user_data
+    [rule] = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms" and rule["BucketKeyEnabled"]
+    assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
+    role_arn = stack.client("iam").get_role(RoleName=stack.outputs["instance_role_name"])["Role"]["Arn"]
+    (only,) = [s for s in policy if s["Sid"] == "ObjectsForTheHostRoleOnly"]
+    assert only["Effect"] == "Deny" and only["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": role_arn}}
+    assert sorted(only["Action"]) == ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
+    (tls,) = [s for s in policy if s["Sid"] == "TlsOnly"]
+    assert tls["Effect"] == "Deny" and tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    applied = {s.get("Sid"): s for _, s in applied_role_statements(stack, stack.outputs["instance_role_name"])}
+    assert sorted(applied["ReadWriteCertificates"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    assert applied["ReadWriteCertificates"]["Resource"] == f"arn:aws:s3:::{bucket}/caddy/*"
+    assert applied["ListCertificates"]["Condition"] == {"StringLike": {"s3:prefix": "caddy/*"}}
+
+
 def test_dns_a_record_and_recovery_alarm(stack):
     route53 = stack.client("route53")
     zone = route53.list_hosted_zones_by_name(DNSName="example.test")["HostedZones"][0]["Id"]

@@ -42,21 +42,25 @@ SOCKET = "unix//var/lib/inference/active.sock"
 HSTS = "max-age=31536000"
 CHALLENGE = "/.well-known/acme-challenge/x"
 IP = "10.0.0.5"  # the instance's address as a client would type it (adapt tests: no socket)
+BAKED_ISSUER = re.search(r"^TLS_ISSUER=(\S+)$", (IMAGE_DIR / "rootfs/etc/inference/defaults.env").read_text(),
+                         re.M).group(1)
 
 needs_caddy = pytest.mark.skipif(shutil.which("caddy") is None,
                                  reason="caddy is not installed (apt-get install caddy; the hosts run Debian's)")
 
 
 def caddy_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment Caddy gets: no DOMAIN from this machine's, its files under `home`."""
-    env = {k: v for k, v in os.environ.items() if k != "DOMAIN"}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"), **extra)
+    """The environment Caddy gets on a host (the baked defaults.env's TLS_ISSUER), no DOMAIN from
+    this machine's, its files under `home`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DOMAIN", "TLS_ISSUER")}
+    env.update({"HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
+                "TLS_ISSUER": BAKED_ISSUER, **extra})
     return env
 
 
-def adapt(home: Path, domain: str | None) -> dict:
+def adapt(home: Path, domain: str | None, **extra: str) -> dict:
     """The JSON config Caddy makes of the Caddyfile, with DOMAIN unset (None) or that value."""
-    env = caddy_env(home) if domain is None else caddy_env(home, DOMAIN=domain)
+    env = caddy_env(home, **extra) if domain is None else caddy_env(home, DOMAIN=domain, **extra)
     proc = subprocess.run(["caddy", "adapt", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -157,7 +161,26 @@ def test_without_domain_port_80_serves_everything(tmp_path, domain):
             ran = handled(config, 80, host, path)
             assert_proxies(ran)
             assert not hsts(ran), "no HSTS over plain HTTP"
-    assert "tls" not in config["apps"], "no certificate is asked for without a domain"
+    assert not certificate_subjects(config), "no certificate is asked for without a domain"
+
+
+def certificate_subjects(config: dict) -> list[str]:
+    """The names Caddy gets certificates for: the TLS connection policies' and the sites' hosts
+    on servers that listen for TLS (automatic HTTPS)."""
+    return [host for server in config["apps"]["http"]["servers"].values() if ":443" in server["listen"]
+            for route in server.get("routes", []) for match in route.get("match", []) for host in match.get("host", [])]
+
+
+@needs_caddy
+@pytest.mark.parametrize("issuer", [None, "acme", "internal"])
+def test_the_issuer_and_the_storage_the_certificate_store_keeps(tmp_path, issuer):
+    """TLS_ISSUER picks the issuer (Let's Encrypt by default, Caddy's own CA on request); the
+    storage is named (host_programs/test_certstore.py holds it to the folder the store keeps)."""
+    config = adapt(tmp_path, DOMAIN, **({"TLS_ISSUER": issuer} if issuer else {}))
+    assert certificate_subjects(config) == [DOMAIN]
+    assert config["apps"]["tls"]["automation"]["policies"] == [{"issuers": [{"module": issuer or "acme"}]}]
+    assert config["apps"]["pki"]["certificate_authorities"]["local"]["install_trust"] is False
+    assert config["storage"] == {"module": "file_system", "root": "/var/lib/caddy/.local/share/caddy"}
 
 
 @needs_caddy
@@ -297,12 +320,9 @@ class FrontDoor:
 @pytest.fixture
 def front_door(tmp_path):
     """start(domain) -> FrontDoor: the real `caddy run` of the Caddyfile in a network namespace
-    with loopback only. With a domain, the certificate comes from Caddy's internal CA instead of
-    ACME: the adapted JSON gets `local_certs` (what that global option adapts to) and no trust
-    store install; the rest is the config Caddy makes of the Caddyfile, unchanged. (A setting in
-    the Caddyfile cannot choose the issuer and default to Caddy's own choice: `acme_ca` and
-    `cert_issuer` replace Caddy's default issuers, a bare `tls` is an error in 2.6.) Everything
-    is undone at teardown, also on failure."""
+    with loopback only. With a domain, the certificate comes from Caddy's internal CA
+    (TLS_ISSUER=internal, as on the local region). Everything is undone at teardown, also on
+    failure."""
     if os.geteuid() != 0:
         pytest.skip("needs root: a network namespace and tmpfs mounts for Caddy on :80/:443")
     missing = [tool for tool in ("caddy", "ip", "unshare", "curl") if shutil.which(tool) is None]
@@ -318,11 +338,7 @@ def front_door(tmp_path):
         n = len(doors)
         home = tmp_path / f"caddy{n}"
         home.mkdir()
-        config = adapt(home, domain)
-        if domain:
-            assert "tls" not in config["apps"], "the issuer swap below assumes Caddy's default TLS settings"
-            config["apps"]["tls"] = {"automation": {"policies": [{"issuers": [{"module": "internal"}]}]}}
-            config["apps"]["pki"] = {"certificate_authorities": {"local": {"install_trust": False}}}
+        config = adapt(home, domain, TLS_ISSUER="internal")
         (home / "caddy.json").write_text(json.dumps(config))
         upstream = Upstream(os.path.join(sockets, f"app{n}.sock"))
         threading.Thread(target=upstream.serve_forever, daemon=True).start()

@@ -114,11 +114,11 @@ def test_deleted_resources_are_not_counted():
 
 def test_unknown_instance_type_and_resource_type_are_said_and_not_counted():
     plan = _plan(_instance(instance_type="x9z.large"), _eip(),
-                 _change("aws_s3_bucket.logs", "aws_s3_bucket", {"bucket": "logs"}))
+                 _change("aws_sqs_queue.jobs", "aws_sqs_queue", {"name": "jobs"}))
     estimate = cost.estimate(plan, "eu-west-1")
     lines = estimate.render()
     assert any("x9z.large" in line and line.endswith("price unknown") for line in lines)
-    assert any("aws_s3_bucket.logs" in line and "type not priced" in line for line in lines)
+    assert any("aws_sqs_queue.jobs" in line and "type not priced" in line for line in lines)
     assert estimate.total == pytest.approx(16 * 0.088 + 3.65)
     assert lines[-1].endswith("; 2 line(s) without a price not counted")
 

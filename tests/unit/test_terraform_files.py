@@ -126,7 +126,7 @@ def test_host_role_reads_only_the_api_keys_parameter_and_the_bad_digests():
     document = next(block["aws_iam_policy_document"]["host"] for block in module["data"]
                     if "host" in block.get("aws_iam_policy_document", {}))
     statements = [s["statement"] for s in document["dynamic"]]
-    assert len(statements) == 2
+    assert len(statements) == 4     # the last two: the certificate bucket (test below)
     assert statements[0]["for_each"] == '${var.api_keys_parameter != "" ? [local.api_keys_parameter_arn] : []}'
     assert statements[0]["content"] == [{"sid": "ReadApiKeys", "actions": ["ssm:GetParameter"],
                                          "resources": ["${statement.value}"]}]
@@ -142,6 +142,35 @@ def test_host_role_reads_only_the_api_keys_parameter_and_the_bad_digests():
                    "${data.aws_caller_identity.current.account_id}:parameter${var.api_keys_parameter}")
     # the name the ARN is built from starts with "/": arn:...:parameter/<project>/api-keys
     assert api_keys.parameter_name("inference") == "/inference/api-keys"
+
+
+def test_host_role_lists_reads_and_writes_only_the_certificates():
+    module = _hcl("modules/host-role/main.tf")
+    document = next(block["aws_iam_policy_document"]["host"] for block in module["data"]
+                    if "host" in block.get("aws_iam_policy_document", {}))
+    listing, objects = [s["statement"] for s in document["dynamic"]][2:]
+    for statement in (listing, objects):
+        assert statement["for_each"] == '${var.cert_bucket_arn != "" ? [var.cert_bucket_arn] : []}'
+    assert listing["content"] == [{"sid": "ListCertificates", "actions": ["s3:ListBucket"],
+                                   "resources": ["${statement.value}"],
+                                   "condition": [{"test": "StringLike", "variable": "s3:prefix",
+                                                  "values": ["caddy/*"]}]}]
+    assert objects["content"] == [{"sid": "ReadWriteCertificates", "actions": ["s3:GetObject", "s3:PutObject"],
+                                   "resources": ["${statement.value}/caddy/*"]}]
+    assert not [a for s in document["statement"] for a in s["actions"] if a.startswith("s3:")]
+
+
+def test_only_a_single_instance_with_a_domain_keeps_its_certificates():
+    root = _hcl("main.tf")
+    assert root["locals"][0]["keeps_certificates"] == '${var.mode == "single" && var.domain != ""}'
+    (store,) = [b["cert_store"] for b in root["module"] if "cert_store" in b]
+    assert store["count"] == "${local.keeps_certificates ? 1 : 0}"
+    assert store["host_role_arn"] == "${module.compute[0].role_arn}"
+    policy = _hcl("modules/cert-store/main.tf")
+    document = next(b["aws_iam_policy_document"]["this"] for b in policy["data"] if "aws_iam_policy_document" in b)
+    only = next(s for s in document["statement"] if s["sid"] == "ObjectsForTheHostRoleOnly")
+    assert only["effect"] == "Deny" and only["condition"] == [
+        {"test": "ArnNotEquals", "variable": "aws:PrincipalArn", "values": ["${var.host_role_arn}"]}]
 
 
 @pytest.mark.parametrize("variable,env_key", [("api_keys_parameter", "API_KEYS_PARAMETER"),
@@ -243,7 +272,7 @@ SERVICE_BY_PREFIX = {
     "aws_cloudwatch_": "cloudwatch", "aws_ecr_": "ecr", "aws_lb": "elbv2", "aws_lb_": "elbv2",
     "aws_iam_policy_document": None,
     "aws_iam_": "iam", "aws_kms_": "kms", "aws_route53_": "route53", "aws_sns_": "sns", "aws_ssm_": "ssm",
-    "aws_wafv2_": "wafv2", "aws_caller_identity": "sts", "aws_partition": None, "aws_region": None,
+    "aws_wafv2_": "wafv2", "aws_s3_": "s3", "aws_caller_identity": "sts", "aws_partition": None, "aws_region": None,
     **{name: "ec2" for name in ("aws_instance", "aws_eip", "aws_vpc", "aws_subnet", "aws_internet_gateway",
                                 "aws_nat_gateway", "aws_route", "aws_route_table", "aws_default_security_group",
                                 "aws_security_group", "aws_launch_template", "aws_ami", "aws_availability_zones")},

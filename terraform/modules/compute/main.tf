@@ -9,6 +9,7 @@ module "host_role" {
   repository_arn     = var.repository_arn
   api_keys_parameter = var.api_keys_parameter
   bad_digests_path   = var.bad_digests_path
+  cert_bucket_arn    = var.cert_bucket_arn
   log_retention_days = var.log_retention_days
   tags               = var.tags
 }

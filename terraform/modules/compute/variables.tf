@@ -87,6 +87,12 @@ variable "bad_digests_path" {
   default     = ""
 }
 
+variable "cert_bucket_arn" {
+  description = "ARN of the bucket that keeps Caddy's certificates (a domain is set), passed to the host role; empty = none."
+  type        = string
+  default     = ""
+}
+
 variable "api_keys_parameter" {
   description = "SSM SecureString parameter with the API keys the hosts read at boot (ssm:GetParameter on exactly it); empty = each host makes its own key."
   type        = string

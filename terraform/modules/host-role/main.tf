@@ -150,6 +150,34 @@ data "aws_iam_policy_document" "host" {
       resources = [statement.value]
     }
   }
+
+  # Caddy's certificates and keys (inference-certstore): list, read and write under caddy/ of the
+  # certificate bucket, nothing else (the bucket policy denies every other principal its objects).
+  dynamic "statement" {
+    for_each = var.cert_bucket_arn != "" ? [var.cert_bucket_arn] : []
+
+    content {
+      sid       = "ListCertificates"
+      actions   = ["s3:ListBucket"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringLike"
+        variable = "s3:prefix"
+        values   = ["caddy/*"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.cert_bucket_arn != "" ? [var.cert_bucket_arn] : []
+
+    content {
+      sid       = "ReadWriteCertificates"
+      actions   = ["s3:GetObject", "s3:PutObject"]
+      resources = ["${statement.value}/caddy/*"]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "host" {

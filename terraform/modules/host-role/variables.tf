@@ -30,6 +30,17 @@ variable "bad_digests_path" {
   }
 }
 
+variable "cert_bucket_arn" {
+  description = "ARN of the bucket that keeps Caddy's certificates (single mode with a domain): the hosts may list, read and write under its caddy/ prefix. Empty = no grant."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.cert_bucket_arn == "" || can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.cert_bucket_arn))
+    error_message = "cert_bucket_arn must be empty or an S3 bucket ARN."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the hosts' log group."
   type        = number

@@ -22,7 +22,8 @@ def clean_env(tmp_path):
     return {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path / "nowhere"), "HOME": str(tmp_path)}
 
 
-@pytest.mark.parametrize("script", [UPDATER, API_KEYS, API_KEYS.with_name("logship")], ids=lambda p: p.name)
+@pytest.mark.parametrize("script", [UPDATER, API_KEYS, API_KEYS.with_name("logship"), API_KEYS.with_name("certstore")],
+                         ids=lambda p: p.name)
 def test_shebang_is_isolated_python(script):
     assert script.read_text().splitlines()[0] == "#!/usr/bin/python3 -I"
     assert os.access(script, os.X_OK)
@@ -51,6 +52,17 @@ def test_api_keys_entry_point_runs(tmp_path, clean_env):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"inference-api-keys: generated this instance's key in {tmp_path}/api-keys\n"
     assert len((tmp_path / "api-keys").read_text().strip()) >= 40
+
+
+def test_certstore_entry_point_runs(tmp_path, clean_env):
+    (tmp_path / "defaults.env").write_text("DOMAIN=\nCERT_BUCKET=\n")
+    env = {**clean_env, "INFERENCE_CERTSTORE_ETC": str(tmp_path)}
+    proc = subprocess.run([str(API_KEYS.with_name("certstore")), "restore"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0 and '"event": "not_kept"' in proc.stdout, proc.stderr
+    proc = subprocess.run([str(API_KEYS.with_name("certstore"))], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 2 and "usage: certstore restore|save" in proc.stderr
 
 
 def test_entry_points_work_from_a_copy_of_the_host_layout(tmp_path, clean_env):

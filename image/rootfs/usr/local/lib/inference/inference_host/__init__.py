@@ -9,6 +9,7 @@ ignores PYTHONPATH and the script's own directory) and call a ``main``:
     /usr/local/sbin/inference-update    updater_cli.main  (the timer, the operator)
     /usr/local/lib/inference/api-keys   keys.main         (inference-api-keys.service)
     /usr/local/lib/inference/logship    logship.main      (inference-logship.service)
+    /usr/local/lib/inference/certstore  certstore.main    (inference-certstore-{restore,save}.service)
 
 The slots' start gate, /usr/local/lib/inference/wait-healthy, stays a shell script (curl).
 """

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644, gid: int = -1) -> None:
+def write_atomic(path: Path, text: str | bytes, mode: int = 0o644, gid: int = -1) -> None:
     """tmp + fsync + rename in the same directory (made if missing).
 
     The tmp file is created with ``mode`` (a secret is never readable by others, not even
@@ -16,8 +16,8 @@ def write_atomic(path: Path, text: str, mode: int = 0o644, gid: int = -1) -> Non
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode() if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         if gid != -1:

@@ -25,13 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-from . import aws, imds
+from . import aws, backoff, imds
 from .envfile import read_env_files
 from .files import write_atomic
 
 
 KEPT_KEYS_RETRY = 60.0     # seconds a host that has keys from an earlier boot waits for new ones
-BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 
 
 class KeysError(Exception):
@@ -45,23 +44,6 @@ def key_lines(text: str) -> list[str]:
 
 def count_keys(text: str) -> int:
     return len(key_lines(text))
-
-
-def fetch_with_retry(fetch, budget: float, *, sleep=time.sleep, clock=time.monotonic) -> str:
-    """``fetch()`` until it answers, waiting 1 s, 2 s, 4 s ... (at most 30 s) between attempts, for
-    at most ``budget`` seconds; raises the last failure as a KeysError."""
-    started, delay, attempt = clock(), BACKOFF_FIRST, 1
-    while True:
-        try:
-            return fetch()
-        except (aws.AwsError, OSError) as exc:
-            waited = clock() - started
-            if waited + delay > budget:
-                raise KeysError(f"{exc} (gave up after {attempt} attempt(s) in {waited:.0f}s)") from None
-            print(f"inference-api-keys: attempt {attempt} failed: {exc}; retrying in {delay:.0f}s",
-                  file=sys.stderr, flush=True)
-            sleep(delay)
-            delay, attempt = min(delay * 2, BACKOFF_MAX), attempt + 1
 
 
 def write_keys(path: Path, text: str, group: str) -> None:
@@ -95,10 +77,10 @@ def main(env=os.environ, *, sleep=time.sleep, clock=time.monotonic) -> int:
                 return aws.get_parameter(aws.endpoint_url("ssm", region, env), region, creds, name)
 
             try:
-                value = fetch_with_retry(fetch, budget, sleep=sleep, clock=clock)
-            except KeysError as exc:
+                value = backoff.retry(fetch, budget, "inference-api-keys", sleep=sleep, clock=clock)
+            except backoff.GaveUp as exc:
                 if not held:
-                    raise
+                    raise KeysError(str(exc)) from None
                 print(f"inference-api-keys: WARNING kept the {held} key(s) already in {path}: "
                       f"SSM parameter {name}: {exc}", file=sys.stderr)
                 return 0
