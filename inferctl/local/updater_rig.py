@@ -40,10 +40,13 @@ BROKEN_INFERENCE = ["USER root",
 EXAMPLE_ROW, EXAMPLE_LABEL = [5.1, 3.5, 1.4, 0.2], "setosa"
 
 
-def variant(version: str, *, broken: bool = False, broken_inference: bool = False,
+def variant(version: str, *, broken: bool = False, broken_inference: bool = False, layer: bool = False,
             base: str = provision.APP_BUILD_TAG) -> str:
-    """Build ``inference-variant:<version>`` FROM the app image; returns the local tag."""
+    """Build ``inference-variant:<version>`` FROM the app image; returns the local tag. ``layer``
+    adds a filesystem layer of its own (otherwise a pull of it fetches only a new config)."""
     lines = [f"FROM {base}", f"ENV APP_VERSION={version}"]
+    if layer:
+        lines.append(f"RUN echo {version} > /tmp/variant-layer")
     if broken:
         lines.append(f"CMD {BROKEN_CMD}")
     if broken_inference:

@@ -35,6 +35,13 @@ ROWS: dict[str, tuple[str, str]] = {
     "stalled_pull": ("the registry stalls mid-pull (blob requests dropped, the connection left open)",
                      "the run fails as pull_failed within PULL_TIMEOUT, zero failed requests, the digest not "
                      "blamed; the next run completes the swap"),
+    "disk_full_pull": ("the disk full during a pull (Docker's download folder has no space left)",
+                       "the run fails as pull_failed, zero failed requests, the digest not blamed, the state "
+                       "intact; with space again the next run completes the swap"),
+    "key_source_down_at_boot": ("the key source (SSM GetParameter) unreachable for the first 60 s of an "
+                                "instance's boot", "the key fetch retries and the slots wait (no crash loop, "
+                                "nothing served without keys, no image blamed); then it answers with the "
+                                "parameter's keys"),
 }
 
 RESULTS: dict[str, str] = {}    # row -> "passed" / "FAILED", filled as the tier runs

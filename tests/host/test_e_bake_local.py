@@ -3,8 +3,9 @@ builder against the region's EC2 endpoint (key pair, security group, an instance
 image booted by the region's data plane, the recipe and the testinfra bake phase over SSH at its
 private IP, stop, CreateImage saving its disk, encrypted copy, deregister, terminate, tags); a
 failing spec test failing the bake (nothing registered, nothing left running); the data
-plane's instance lifecycle on the baked AMI; and a single instance with a domain rolled to a new
-instance that serves the same certificate from its first answer (inference-certstore)."""
+plane's instance lifecycle on the baked AMI; a single instance with a domain rolled to a new
+instance that serves the same certificate from its first answer (inference-certstore); and an
+instance whose key source (SSM) is down for the first minute of its boot."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from inferctl.bake import amis, front, local, recipe, templates
 from inferctl.errors import UserError
 from inferctl.health import wait_for_200
 from inferctl.local import host as local_host
-from inferctl.local import moto, registry
+from inferctl.local import moto, netns, registry
+from inferctl.local import updater_rig as rig
 from inferctl.region import disks
 from inferctl.target import open_target
 
@@ -133,8 +135,7 @@ def test_the_regions_data_plane_runs_an_instance_of_the_baked_ami(baked, server)
     Terminate removes the host; DeregisterImage removes the new AMI's disk."""
     ami, _ = baked
     ec2 = server.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.31.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.31.1.0/24")["Subnet"]["SubnetId"]
+    subnet = _subnet(ec2, "10.31")
     user_data = "#cloud-config\nwrite_files:\n  - path: /etc/inference/from-user-data\n    content: hello\n"
     [started] = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet,
                                   UserData=user_data)["Instances"]
@@ -170,6 +171,33 @@ def test_the_regions_data_plane_runs_an_instance_of_the_baked_ami(baked, server)
             ec2.deregister_image(ImageId=made)
     assert _wait(lambda: str(instance in local_host.LocalHost.names()), {"False"}, 60) == "False"
     assert _wait(lambda: str(disks.find(made) is None), {"True"}, 30) == "True"
+
+
+def _instance_profile(iam, name: str) -> None:
+    """A role EC2 may assume and its instance profile, both called ``name`` (the region's IMDS
+    hands an instance that has one its credentials)."""
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+
+
+def _booting(instance_id: str) -> bool:
+    """The instance's host exists and its systemd answers (booting or booted)."""
+    if instance_id not in local_host.LocalHost.names():
+        return False
+    host = local_host.LocalHost.load(instance_id)
+    try:
+        state = host.exec(["systemctl", "is-system-running"], check=False, timeout=10).stdout.strip()
+    except UserError:       # nspawn not started yet, or its leader not there yet
+        return False
+    return state in ("initializing", "starting", "running", "degraded")
+
+
+def _subnet(ec2, prefix: str) -> str:
+    """A subnet <prefix>.1.0/24 in a VPC <prefix>.0.0/16 of its own."""
+    vpc = ec2.create_vpc(CidrBlock=f"{prefix}.0.0/16")["Vpc"]["VpcId"]
+    return ec2.create_subnet(VpcId=vpc, CidrBlock=f"{prefix}.1.0/24")["Subnet"]["SubnetId"]
 
 
 ROLL_DOMAIN = "svc.roll.test"
@@ -208,12 +236,8 @@ def test_a_rolled_single_instance_serves_the_same_certificate(baked, server):
     ami, _ = baked
     ec2, s3, iam = server.client("ec2"), server.client("s3"), server.client("iam")
     s3.create_bucket(Bucket="roll-certs", CreateBucketConfiguration={"LocationConstraint": ec2.meta.region_name})
-    iam.create_role(RoleName="roll-host", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
-    iam.create_instance_profile(InstanceProfileName="roll-host")
-    iam.add_role_to_instance_profile(InstanceProfileName="roll-host", RoleName="roll-host")
-    vpc = ec2.create_vpc(CidrBlock="10.32.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.32.1.0/24")["Subnet"]["SubnetId"]
+    _instance_profile(iam, "roll-host")
+    subnet = _subnet(ec2, "10.32")
 
     def launch() -> tuple[str, str]:
         [started] = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, UserData=ROLL_USER_DATA,
@@ -230,9 +254,10 @@ def test_a_rolled_single_instance_serves_the_same_certificate(baked, server):
         first, address = launch()
         before = served_certificate(address)
         # the save timer's first run (30 s after boot), then each minute
+        # (a save puts the CA first: the certificate's key being there means its CA is too)
         wanted = f"caddy/certificates/local/{ROLL_DOMAIN}/{ROLL_DOMAIN}.crt"
         assert _wait(lambda: str(wanted in kept()), {"True"}, 150) == "True", kept()
-        assert any(key.startswith("caddy/pki/authorities/local/") for key in kept())
+        assert any(key.startswith("caddy/pki/authorities/local/") for key in kept()), kept()
         ec2.terminate_instances(InstanceIds=[first])
         assert _wait(lambda: str(first in local_host.LocalHost.names()), {"False"}, 60) == "False"
 
@@ -246,4 +271,62 @@ def test_a_rolled_single_instance_serves_the_same_certificate(baked, server):
         if launched:
             ec2.terminate_instances(InstanceIds=launched)
         for instance in launched:
+            _wait(lambda: str(instance in local_host.LocalHost.names()), {"False"}, 60)
+
+
+KEYS_PARAMETER = "/keys-down/api-keys"
+KEY_SOURCE_DOWN = 60    # seconds of the boot during which the host's GetParameter calls are dropped
+
+
+@pytest.mark.fault("key_source_down_at_boot")
+def test_a_boot_with_the_key_source_down_waits_for_the_keys_then_serves(baked, server):
+    """Every SSM GetParameter the instance sends is dropped (the connection opens, the request
+    never arrives) until a minute into its boot. Meanwhile the key fetch retries and the slot waits
+    for it: nothing crash-loops, nothing serves without keys. Then the fetch gets the parameter, the
+    slot starts and answers with the parameter's keys; no image is blamed."""
+    ami, _ = baked
+    ec2, ssm, iam = server.client("ec2"), server.client("ssm"), server.client("iam")
+    ssm.put_parameter(Name=KEYS_PARAMETER, Type="SecureString",
+                      Value="first-key-of-the-fleet\nsecond-key-of-the-fleet")   # the app wants >= 16 characters
+    _instance_profile(iam, "keys-host")
+    subnet = _subnet(ec2, "10.33")
+    user_data = f"#cloud-config\nwrite_files:\n  - path: /etc/inference/inference.env\n    content: |\n" \
+                f"      API_KEYS_PARAMETER={KEYS_PARAMETER}\n"
+    rule = ["INPUT", "-s", "10.33.1.0/24", "-d", netns.HOST_IP, "-p", "tcp", "-m", "string",
+            "--string", "AmazonSSM.GetParameter", "--algo", "bm", "-j", "DROP"]
+    subprocess.run(["iptables", "-w", "-I", *rule], check=True)
+    instance = None
+    try:
+        [started] = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, UserData=user_data,
+                                      IamInstanceProfile={"Name": "keys-host"})["Instances"]
+        instance = started["InstanceId"]
+        # the clock starts when the host's systemd does (the region keeps the instance pending
+        # until its boot ends, which here waits for the keys)
+        assert _wait(lambda: str(_booting(instance)), {"True"}, 120) == "True", _state(ec2, instance)
+        time.sleep(KEY_SOURCE_DOWN)
+        host = local_host.LocalHost.load(instance)
+        units = ["inference-api-keys.service", "inference@blue.service", "inference@green.service"]
+        during = host.exec(["systemctl", "show", "-p", "ActiveState", "--value", *units]).stdout.split()
+        assert during[0] == "activating" and "failed" not in during and "active" not in during[1:], during
+        subprocess.run(["iptables", "-w", "-D", *rule], check=True)
+        back = time.monotonic()
+        assert _wait(lambda: _state(ec2, instance), {"running", "terminated"}) == "running"
+
+        took = rig.wait_infers(host, "first-key-of-the-fleet", 120)
+        if took is None:
+            print(host.exec("systemctl list-units --all --no-pager 'inference*' caddy.service; journalctl -b "
+                            "--no-pager -n 80 -u inference-api-keys -u 'inference@*' -u caddy -o cat", check=False).stdout)
+        assert took is not None, rig.infers(host, "first-key-of-the-fleet")
+        assert rig.infers(host, "second-key-of-the-fleet") == "" and rig.infers(host, "not-a-key") != ""
+        slot = rig.state(host)["active_slot"]
+        restarts = host.exec(["systemctl", "show", "-p", "NRestarts", "--value", f"inference@{slot}"]).stdout
+        attempts = host.exec("journalctl -b -u inference-api-keys -o cat --no-pager").stdout
+        print(f"\nkey source down for {KEY_SOURCE_DOWN}s of the boot: answered {time.monotonic() - back:.1f}s "
+              f"after it came back; the fetch said:\n{attempts}")
+        assert restarts.strip() == "0" and rig.state(host)["bad"] == []
+        assert "retry" in attempts.lower(), attempts
+    finally:
+        subprocess.run(["iptables", "-w", "-D", *rule], check=False, capture_output=True)
+        if instance:
+            ec2.terminate_instances(InstanceIds=[instance])
             _wait(lambda: str(instance in local_host.LocalHost.names()), {"False"}, 60)

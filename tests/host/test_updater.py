@@ -4,8 +4,8 @@ A host of its own (tracking inference:updater-test, so no other host's tag moves
 so the test alone triggers runs. The steps build on each other, in file order:
 v1 baked -> v2 under load -> unchanged -> broken v3 under load -> no retry -> v3 whose inference
 fails -> v4 -> rollback -> ... -> the fault matrix's swap rows (fault_matrix.py): the updater killed
-at each step of a swap, then a reboot in the middle of one, then a pull that stalls, each under
-load and ending with the service answering POST /api/infer correctly.
+at each step of a swap, then a reboot in the middle of one, then a pull that stalls, then a pull
+onto a full disk, each under load and ending with the service answering POST /api/infer correctly.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ V3I = "3.1.0-no-inference"
 SWAPS = {"before_switch": "5.0.0-killed", "after_switch": "6.0.0-killed", "after_drain": "7.0.0-killed",
          "reboot": "8.0.0-rebooted"}
 STALLED = "9.0.0-stalled"
+FULL = "10.0.0-disk-full"
 STALL_TIMEOUT = 20  # seconds: the stalled pull's bound for its row (PULL_TIMEOUT; the host default is 900)
 BROKEN_TIMEOUT = 25  # seconds the broken v3 gets (the host default is 90)
 
@@ -66,7 +67,8 @@ class Scenario:
 def scenario(app_refs):
     images = {V1: provision.APP_BUILD_TAG, V2: rig.variant(V2), V3: rig.variant(V3, broken=True),
               V3I: rig.variant(V3I, broken_inference=True), V4: rig.variant(V4),
-              **{version: rig.variant(version) for version in (*SWAPS.values(), STALLED)}}
+              **{version: rig.variant(version) for version in (*SWAPS.values(), STALLED)},
+              FULL: rig.variant(FULL, layer=True)}
     host = rig.updater_host(NAME, TAG, images[V1])
     try:
         yield Scenario(host, images)
@@ -324,3 +326,31 @@ def test_a_stalled_pull_fails_in_its_bound_and_the_next_run_completes(scenario):
     follow = rig.run_updater(host, "run")
     assert follow.code == 0 and follow.last()["event"] == "updated", follow.records or follow.stderr
     _one_slot_left(scenario, STALLED)
+
+
+@pytest.mark.fault("disk_full_pull")
+def test_a_pull_onto_a_full_disk_fails_cleanly_and_the_next_run_completes(scenario):
+    """The new image has a layer of its own; dockerd downloads layers into /var/lib/docker/tmp,
+    here a one-page tmpfs filled to the last byte, so the pull fails with ENOSPC (dockerd does not
+    retry it). The run fails as pull_failed, the serving slot never stops, the digest is not
+    blamed, the state is as before; with the space back the next run completes the swap."""
+    host = scenario.host
+    prior, before = rig.served_version(host, scenario.key), rig.state(host)
+    digest = scenario.push(FULL)
+    downloads = "/var/lib/docker/tmp"
+    host.exec(f"mount -t tmpfs -o size=4k,mode=0700 inferctl-full {downloads}"
+              f" && ! head -c 1M /dev/zero > {downloads}/filler 2>/dev/null")
+    try:
+        run, load = scenario.update_under_load("run")
+    finally:
+        host.exec(f"umount {downloads}", check=False)
+    assert run.code == 1 and run.last()["event"] == "pull_failed", run.records or run.stderr
+    assert "no space left on device" in run.last()["reason"], run.last()
+    assert load.result.failed == 0, load.result.failures[:10]
+    assert rig.served_version(host, scenario.key) == prior and rig.infers(host, scenario.key) == ""
+    after, serving = rig.state(host), ("current", "previous", "active_slot", "bad")
+    assert after["last_result"]["event"] == "pull_failed", after
+    assert {k: after[k] for k in serving} == {k: before[k] for k in serving} and digest not in after["bad"]
+    follow = rig.run_updater(host, "run")
+    assert follow.code == 0 and follow.last()["event"] == "updated", follow.records or follow.stderr
+    _one_slot_left(scenario, FULL)

@@ -92,6 +92,15 @@ def test_save_puts_the_kept_folders_once_and_a_restore_hands_them_on(env, moto, 
     assert certstore.main(["save"], nxt) == 0 and '"put": 0' in capsys.readouterr().out
 
 
+def test_the_issuer_is_put_before_what_it_signed(env, moto, bucket_name, tmp_path, monkeypatch):
+    """A save cut short never leaves a certificate in the bucket without its CA and account."""
+    caddy_storage(tmp_path / "caddy", {CERT: b"cert", ROOT_KEY: b"ca-key", "acme/ca/users/a/a.json": b"{}"})
+    put = []
+    monkeypatch.setattr(s3.Bucket, "put", lambda self, key, body: put.append(key))
+    assert certstore.main(["save"], env) == 0
+    assert put == [f"caddy/{ROOT_KEY}", "caddy/acme/ca/users/a/a.json", f"caddy/{CERT}"]
+
+
 def test_restore_keeps_what_the_instance_already_has(env, moto, bucket_name, tmp_path, capsys):
     moto.client("s3", REGION).put_object(Bucket=bucket_name, Key=f"caddy/{CERT}", Body=b"older")
     caddy_storage(tmp_path / "caddy", {CERT: b"this instance's own, newer"})

@@ -37,7 +37,8 @@ ETC = Path("/etc/inference")
 STORAGE = Path("/var/lib/caddy/.local/share/caddy")   # the Caddyfile's `storage file_system` root
 STATE = Path("/var/lib/inference/certstore")
 PREFIX = "caddy/"
-FOLDERS = ("certificates", "acme", "pki")   # not locks/, instance.uuid, last_clean.json: per instance
+FOLDERS = ("pki", "acme", "certificates")   # not locks/, instance.uuid, last_clean.json: per instance
+# in that order: a certificate in the bucket means the CA and account that issued it are there too
 SETTLE_SECONDS = 2.0
 
 
@@ -95,7 +96,7 @@ class CertStore:
     def save(self, now: float) -> int:
         """Files put in the bucket."""
         manifest, put = self.manifest(), 0
-        for path in sorted(p for folder in FOLDERS for p in (self.storage / folder).rglob("*") if p.is_file()):
+        for path in (p for folder in FOLDERS for p in sorted((self.storage / folder).rglob("*")) if p.is_file()):
             key = storage_key(path.relative_to(self.storage).as_posix())
             if key is None or now - path.stat().st_mtime < SETTLE_SECONDS:
                 continue
