@@ -315,7 +315,8 @@ def test_a_boot_with_the_key_source_down_waits_for_the_keys_then_serves(baked, s
         took = rig.wait_infers(host, "first-key-of-the-fleet", 120)
         if took is None:
             print(host.exec("systemctl list-units --all --no-pager 'inference*' caddy.service; journalctl -b "
-                            "--no-pager -n 80 -u inference-api-keys -u 'inference@*' -u caddy -o cat", check=False).stdout)
+                            "--no-pager -n 80 -u inference-api-keys -u 'inference@*' -u caddy -o cat",
+                            check=False).stdout)
         assert took is not None, rig.infers(host, "first-key-of-the-fleet")
         assert rig.infers(host, "second-key-of-the-fleet") == "" and rig.infers(host, "not-a-key") != ""
         slot = rig.state(host)["active_slot"]

@@ -53,6 +53,28 @@ def test_fetches_the_parameter_into_the_key_file(host, moto, capsys):
         assert keys.read() == "rotated-0123456789\n"
 
 
+def test_a_key_the_api_would_refuse_is_never_written(host, moto, capsys):
+    """A hand-edited parameter with a short key: the API would refuse to start with it (and the
+    slot crash-loop), so the unit fails, naming the rule, and the keys serving now stay."""
+    moto.client("ssm", REGION).put_parameter(Name="/svc-short/api-keys", Type="SecureString",
+                                             Value="long-enough-key-0123456789\nshort-key")
+    path = _configure(host, "/svc-short/api-keys")
+    with open(path, "w") as keys:
+        keys.write("serving-key-0123456789\n")
+    assert api_keys.main(host) == 1
+    assert "holds 1 key(s) shorter than 16 characters, which the API refuses" in capsys.readouterr().err
+    with open(path) as keys:
+        assert keys.read() == "serving-key-0123456789\n"
+
+
+def test_the_shortest_key_is_the_apis():
+    from falcon_app.settings import Settings, SettingsError
+
+    Settings.from_env({"API_KEYS": "k" * api_keys.MIN_KEY_LENGTH})
+    with pytest.raises(SettingsError, match="shorter than"):
+        Settings.from_env({"API_KEYS": "k" * (api_keys.MIN_KEY_LENGTH - 1)})
+
+
 def test_missing_parameter_fails_and_leaves_the_file(host, capsys):
     path = _configure(host, "/svc-missing/api-keys")
     assert api_keys.main(host) == 1
@@ -101,7 +123,8 @@ def _down_for(monkeypatch, failures):
 
 
 def test_a_key_source_down_at_boot_is_waited_for_with_backoff(host, moto, monkeypatch, capsys):
-    moto.client("ssm", REGION).put_parameter(Name="/svc-late/api-keys", Type="SecureString", Value="late-key-0123")
+    moto.client("ssm", REGION).put_parameter(Name="/svc-late/api-keys", Type="SecureString",
+                                             Value="late-key-0123456789")
     path = _configure(host, "/svc-late/api-keys")
     with open(f"{host['INFERENCE_API_KEYS_ETC']}/inference.env", "a") as out:
         out.write("API_KEYS_RETRY_SECONDS=900\n")
@@ -110,7 +133,7 @@ def test_a_key_source_down_at_boot_is_waited_for_with_backoff(host, moto, monkey
     assert clock.sleeps == [1, 2, 4, 8, 16, 30, 30] and calls["n"] == 8, "down ~90 s: waited, capped at 30 s"
     assert capsys.readouterr().err.count("retrying in") == 7
     with open(path) as keys:
-        assert keys.read() == "late-key-0123\n"
+        assert keys.read() == "late-key-0123456789\n"
 
 
 def test_a_fetch_gives_up_after_its_budget_without_keys(host, monkeypatch, capsys):
@@ -154,7 +177,8 @@ class _CutOffImds(Imds):
 
 
 def test_a_metadata_answer_cut_off_is_retried(host, moto, capsys):
-    moto.client("ssm", REGION).put_parameter(Name="/svc-cut/api-keys", Type="SecureString", Value="cut-key-0123")
+    moto.client("ssm", REGION).put_parameter(Name="/svc-cut/api-keys", Type="SecureString",
+                                             Value="cut-key-0123456789")
     path = _configure(host, "/svc-cut/api-keys")
     with open(f"{host['INFERENCE_API_KEYS_ETC']}/inference.env", "a") as out:
         out.write("API_KEYS_RETRY_SECONDS=900\n")
@@ -170,7 +194,7 @@ def test_a_metadata_answer_cut_off_is_retried(host, moto, capsys):
     assert clock.sleeps == [1, 2], "each cut-off answer is one failed attempt, retried"
     assert "IncompleteRead" in capsys.readouterr().err
     with open(path) as keys:
-        assert keys.read() == "cut-key-0123\n"
+        assert keys.read() == "cut-key-0123456789\n"
 
 
 def test_a_bad_retry_setting_is_named(host, capsys):

@@ -8,8 +8,9 @@ A failed fetch (metadata or SSM not reachable yet, a role still propagating, thr
 with backoff (1 s doubling to 30 s), one stderr line per attempt, and the slots wait (they start
 after this unit): with no keys yet for up to API_KEYS_RETRY_SECONDS (default 900), then exit 1;
 with keys from an earlier boot for at most 60 s, then those keys are kept (exit 0, a warning).
-The key file is only ever replaced whole. Without a parameter: make one random key if the file is
-empty.
+The key file is only ever replaced whole, and never with a key the API would refuse (shorter than
+MIN_KEY_LENGTH): such a parameter fails this unit and leaves the file as it is. Without a
+parameter: make one random key if the file is empty.
 
 Settings come from /etc/inference/defaults.env, then inference.env (envfile's rules). The AWS
 endpoints follow the SDKs' variables (aws.py, imds.py); INFERENCE_API_KEYS_ETC and
@@ -31,6 +32,7 @@ from .files import write_atomic
 
 
 KEPT_KEYS_RETRY = 60.0     # seconds a host that has keys from an earlier boot waits for new ones
+MIN_KEY_LENGTH = 16        # the API refuses to start with a shorter key (falcon_app.settings)
 
 
 class KeysError(Exception):
@@ -87,6 +89,10 @@ def main(env=os.environ, *, sleep=time.sleep, clock=time.monotonic) -> int:
             count = count_keys(value)
             if not count:
                 raise KeysError(f"SSM parameter {name} holds no key")
+            short = sum(len(key) < MIN_KEY_LENGTH for key in key_lines(value))
+            if short:   # the API would refuse them all and the slot crash-loop: keep what serves now
+                raise KeysError(f"SSM parameter {name} holds {short} key(s) shorter than {MIN_KEY_LENGTH} "
+                                f"characters, which the API refuses; {path} left as it is")
             write_keys(path, value, group)
             print(f"inference-api-keys: {count} key(s) from SSM parameter {name} in {path}")
         elif held:
