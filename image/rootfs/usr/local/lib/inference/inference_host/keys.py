@@ -86,10 +86,11 @@ def main(env=os.environ, *, sleep=time.sleep, clock=time.monotonic) -> int:
                 print(f"inference-api-keys: WARNING kept the {held} key(s) already in {path}: "
                       f"SSM parameter {name}: {exc}", file=sys.stderr)
                 return 0
-            count = count_keys(value)
+            fetched = key_lines(value)
+            count = len(fetched)
             if not count:
                 raise KeysError(f"SSM parameter {name} holds no key")
-            short = sum(len(key) < MIN_KEY_LENGTH for key in key_lines(value))
+            short = sum(len(key) < MIN_KEY_LENGTH for key in fetched)
             if short:   # the API would refuse them all and the slot crash-loop: keep what serves now
                 raise KeysError(f"SSM parameter {name} holds {short} key(s) shorter than {MIN_KEY_LENGTH} "
                                 f"characters, which the API refuses; {path} left as it is")
