@@ -160,7 +160,7 @@ def host(tmp_path):
     etc.mkdir()
     (etc / "defaults.env").write_text(f"# baked\nINFERENCE_IMAGE={REPO}:stable\nHEALTH_TIMEOUT=90\n"
                                       f"UPDATE_SCHEDULE='17 * * * *'\nAPI_KEYS_FILE={etc}/api-keys\n")
-    (etc / "api-keys").write_text("# the service's keys\nkey-0123456789\n")
+    (etc / "api-keys").write_text("# the service's keys\nkey-0123456789abcdef\n")
     paths = Paths(etc=etc, var=tmp_path / "var", run=tmp_path / "run", lock=tmp_path / "lock" / "update.lock",
                   daemon_json=tmp_path / "daemon.json", docker_config=tmp_path / "config.json",
                   timer_dropin=tmp_path / "inference-update.timer.d" / "schedule.conf")
@@ -432,8 +432,23 @@ def test_no_api_keys_is_not_the_images_fault(host, make):
     assert records[-1]["event"] == "keys_missing" and "inference-api-keys" in records[-1]["reason"]
     assert state(host)["bad"] == [] and host.running == {"blue": f"{REPO}@{D1}"}
     assert not host.pulls()[1:], "nothing pulled or started for a slot that could not start"
-    (host.paths.etc / "api-keys").write_text("key-0123456789\n")
+    (host.paths.etc / "api-keys").write_text("key-0123456789abcdef\n")
     assert make(D2)[0].update() == 0, "taken as soon as the keys are there"
+
+
+def test_a_key_the_api_would_refuse_is_not_the_images_fault(host, make):
+    """A hand-written key file with one short key: the new slot's API would exit at start, and the
+    updater would have recorded a good digest as bad."""
+    make(D1)[0].update()
+    (host.paths.etc / "api-keys").write_text("key-0123456789abcdef\nshort-key\n")
+    updater, _, records, _ = make(D2)
+    assert updater.update() == 1
+    assert records[-1]["event"] == "keys_missing"
+    assert "1 key(s) shorter than 16 characters" in records[-1]["reason"]
+    assert state(host)["bad"] == [] and host.running == {"blue": f"{REPO}@{D1}"}
+    assert not host.pulls()[1:], "nothing pulled or started for a slot that could not start"
+    (host.paths.etc / "api-keys").write_text("key-0123456789abcdef\n")
+    assert make(D2)[0].update() == 0
 
 
 def test_restart_swaps_to_the_same_digest(host, make):
@@ -646,7 +661,7 @@ def test_an_image_that_fails_inference_never_takes_traffic_and_is_recorded_bad(h
     failed = records[-1]
     assert failed["event"] == "smoke_failed" and "passed /health but not a real inference" in failed["reason"]
     assert "HTTP 500" in failed["reason"] and state(host)["bad"] == [D2]
-    assert host.smoked[-1] == (8082, "key-0123456789"), "the first key of the key file, comments skipped"
+    assert host.smoked[-1] == (8082, "key-0123456789abcdef"), "the first key of the key file, comments skipped"
     host.calls.clear()
     assert make(D2)[0].update() == 0 and host.pulls() == [], "a digest recorded bad is not tried again"
 

@@ -48,6 +48,11 @@ def count_keys(text: str) -> int:
     return len(key_lines(text))
 
 
+def count_short(keys: list[str]) -> int:
+    """How many of ``keys`` the API would refuse for being shorter than MIN_KEY_LENGTH."""
+    return sum(len(key) < MIN_KEY_LENGTH for key in keys)
+
+
 def write_keys(path: Path, text: str, group: str) -> None:
     """Replace ``path`` atomically: mode 0640, root (or whoever runs this) : ``group``."""
     try:
@@ -90,7 +95,7 @@ def main(env=os.environ, *, sleep=time.sleep, clock=time.monotonic) -> int:
             count = len(fetched)
             if not count:
                 raise KeysError(f"SSM parameter {name} holds no key")
-            short = sum(len(key) < MIN_KEY_LENGTH for key in fetched)
+            short = count_short(fetched)
             if short:   # the API would refuse them all and the slot crash-loop: keep what serves now
                 raise KeysError(f"SSM parameter {name} holds {short} key(s) shorter than {MIN_KEY_LENGTH} "
                                 f"characters, which the API refuses; {path} left as it is")

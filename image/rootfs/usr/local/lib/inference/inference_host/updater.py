@@ -17,7 +17,7 @@ from .errors import ConfigError, UpdateError
 from .files import link_atomic, write_atomic
 from .health import http_healthy, smoke_infer
 from .journal import TAG, JournalLog, utc_now
-from .keys import count_keys, key_lines
+from .keys import MIN_KEY_LENGTH, count_short, key_lines
 from .registry import DIGEST_RE, Reference, Registry
 from .schedule import calendar, dropin
 
@@ -294,9 +294,13 @@ class Updater:
         new = "green" if old == "blue" else "blue"
         image = ref.pinned(digest)
         keys = settings.api_keys_file
-        if not (keys.exists() and count_keys(keys.read_text())):
-            # the API refuses to start without keys: that must not count against the image
-            raise UpdateError("keys_missing", f"{keys} holds no API key, so no slot could start; see "
+        held = key_lines(keys.read_text()) if keys.exists() else []
+        short = count_short(held)
+        if not held or short:
+            # the API refuses to start without keys or with a short one: not the image's fault
+            why = (f"holds {short} key(s) shorter than {MIN_KEY_LENGTH} characters, which the API refuses"
+                   if held else "holds no API key")
+            raise UpdateError("keys_missing", f"{keys} {why}, so no slot could start; see "
                               f"`journalctl -u inference-api-keys`; slot {old or 'none'} keeps serving")
         self.cmd(["systemctl", "stop", f"inference@{new}.service"], f"stopping idle slot {new}")
         # a slot that crash-looped into its start limit refuses the next start until reset
